@@ -1,0 +1,99 @@
+"""The ``sinks`` command: argument parsing and the one place errors become exit codes.
+
+Exit codes: 0 ok, 1 configuration errors (or a failed check), 2 usage,
+3 internal error (traceback written to a log file whose path is printed),
+4 differences found (``sinks diff``), 5 a sink did not stop in time (``sinks run``).
+
+Each sub-command lives in ``engine.cli.cmd_<name>`` and exposes
+``register(subparsers)`` and ``run(args) -> int``. Importing this module must not
+import confluent_kafka or esdbclient: commands import what they need when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from types import ModuleType
+
+from engine.errors import ConfigError, EngineError
+
+EXIT_OK = 0
+EXIT_CONFIG = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_DIFFERENCES = 4
+EXIT_STUCK = 5
+
+COMMANDS: tuple[str, ...] = (
+    "render",
+    "validate",
+    "diff",
+    "schema",
+    "test",
+    "run",
+    "status",
+    "reset",
+    "sandbox",
+    "demo",
+)
+
+
+def _command_modules() -> list[ModuleType]:
+    modules = []
+    for name in COMMANDS:
+        try:
+            modules.append(importlib.import_module(f"engine.cli.cmd_{name}"))
+        except ModuleNotFoundError as exc:  # a command not built yet
+            if exc.name != f"engine.cli.cmd_{name}":
+                raise
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sinks",
+        description="Declarative KurrentDB → Apache Kafka sinks: validate, render, diff and run "
+        "the sink definitions kept in sinks.d/.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in _command_modules():
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:  # argparse exits 0 for --help, 2 for usage errors
+        return int(exc.code or 0)
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        for diagnostic in exc.diagnostics:
+            print(diagnostic.format(), file=sys.stderr)
+        return EXIT_CONFIG
+    except EngineError as exc:
+        print(f"sinks: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # the one place an unexpected error becomes an exit code
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="sinks-crash-", suffix=".log", delete=False
+        ) as log:
+            traceback.print_exc(file=log)
+        print(f"sinks: internal error; details in {log.name}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

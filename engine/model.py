@@ -1,0 +1,135 @@
+"""Plain values shared by every layer (frozen dataclasses, no behaviour that does I/O).
+
+* ``Location`` / ``Diagnostic`` – where a config problem is and how it prints
+  (``path:line:col: error: key: message``), 1-based line and column.
+* ``SinkDefinition`` – one validated sink in canonical form: flat keys in their
+  canonical spelling, typed values, defaults applied in ``settings``; ``explicit``
+  lists the keys the user wrote. ``digest`` is computed from the canonical settings
+  only, so formatting or comment edits never change it.
+* ``Record`` – one KurrentDB event as a sink sees it.
+* ``Message`` – one Kafka message ready to produce, with the record position it
+  stands for.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    path: str
+    line: int = 0
+    column: int = 0
+
+    def format(self) -> str:
+        if self.line <= 0:
+            return self.path
+        if self.column <= 0:
+            return f"{self.path}:{self.line}"
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    location: Location | None
+    message: str
+    key: str | None = None
+    severity: Severity = Severity.ERROR
+    note: str | None = None
+
+    def format(self) -> str:
+        where = f"{self.location.format()}: " if self.location else ""
+        what = f"{self.key}: " if self.key else ""
+        text = f"{where}{self.severity.value}: {what}{self.message}"
+        if self.note:
+            text += f"\n  note: {self.note}"
+        return text
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class SinkDefinition:
+    name: str
+    settings: Mapping[str, Any]
+    explicit: frozenset[str] = frozenset()
+    source_file: str = ""
+    description: str = ""
+    enabled: bool = True
+    labels: Mapping[str, str] = field(default_factory=dict)
+    locations: Mapping[str, Location] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "settings", _freeze(self.settings))
+        object.__setattr__(self, "labels", _freeze(self.labels))
+        object.__setattr__(self, "locations", MappingProxyType(dict(self.locations)))
+
+    def plain_settings(self) -> dict[str, Any]:
+        """A mutable deep copy of the canonical settings."""
+        return {k: _thaw(v) for k, v in self.settings.items()}
+
+    @property
+    def digest(self) -> str:
+        """Hash of what defines the running sink: name, enabled and canonical settings."""
+        body = json.dumps(
+            {"name": self.name, "enabled": self.enabled, "settings": self.plain_settings()},
+            sort_keys=True,
+            separators=(",", ":"),
+            default=str,
+        )
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One event read from KurrentDB (the fields the original's sink record has)."""
+
+    record_id: str
+    stream_id: str
+    stream_revision: int
+    log_position: int
+    timestamp_ms: int
+    schema_subject: str
+    is_json: bool
+    value: bytes
+    metadata: bytes = b""
+
+    @property
+    def schema_type(self) -> str:
+        return "json" if self.is_json else "bytes"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A Kafka message; ``position`` is the log position of the record it came from."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    timestamp_ms: int
+    position: int
+    record_id: str = ""
+    is_transformed: bool = False
