@@ -1,0 +1,315 @@
+"""The engine's only door to Apache Kafka (confluent-kafka / librdkafka).
+
+What this module guarantees:
+
+* ``producer_config(settings)`` maps a sink's settings to librdkafka keys, one
+  row per setting as in the table below (also in ``schema/producer-config.md``).
+* ``KafkaProducer.produce`` never loses a message to a full local queue: a
+  ``BufferError`` is backpressure, so it serves delivery reports and retries the
+  same message until it is queued.
+* Every delivery report reaches the caller as ``on_ok(token)`` or
+  ``on_error(token, error)`` with an ``engine.errors`` error, so no other module
+  sees a librdkafka type.
+
+Producer configuration (sink setting → librdkafka key):
+
+======================================  =============================================
+setting                                 librdkafka
+======================================  =============================================
+bootstrapServers                        bootstrap.servers
+authentication:securityProtocol         security.protocol (plaintext, ssl,
+                                        sasl_plaintext, sasl_ssl)
+authentication:saslMechanism            sasl.mechanism (PLAIN, SCRAM-SHA-256,
+                                        SCRAM-SHA-512); only with a SASL protocol
+authentication:username / password      sasl.username / sasl.password (SASL only)
+authentication:caFile                   ssl.ca.location (Ssl/SaslSsl); without it
+                                        ``probe``: the wheels link OpenSSL statically,
+                                        so the system trust store is found by probing
+                                        the usual paths
+compression:type / compression:level    compression.type / compression.level
+brokerAddressFamily                     broker.address.family (any, v4, v6)
+resilience:reconnectBackoffMaxMs        reconnect.backoff.max.ms
+resilience:messageSendMaxRetries        message.send.max.retries
+resilience:requestTimeoutMs             request.timeout.ms
+waitForBrokerAck true                   acks=all, enable.idempotence=true
+waitForBrokerAck false                  acks=1, enable.idempotence=false
+======================================  =============================================
+
+Error classification (``classify``): the seed's transient codes
+(``_ALL_BROKERS_DOWN``, ``OUT_OF_ORDER_SEQUENCE_NUMBER``,
+``TRANSACTION_COORDINATOR_FENCED``, ``UNKNOWN_PRODUCER_ID``) plus two that only
+mean "the broker could not be reached in time" (``_MSG_TIMED_OUT``,
+``_TRANSPORT``) and any error librdkafka itself flags retriable become
+``TemporaryError``; everything else (message too large, authorisation, unknown
+topic, fatal producer state, ...) becomes ``PermanentError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from engine.errors import EngineError, PermanentError, TemporaryError
+from engine.model import Message
+from engine.settings import SaslMechanism, SecurityProtocol, SinkSettings
+
+_PROTOCOLS = {
+    SecurityProtocol.PLAINTEXT: "plaintext",
+    SecurityProtocol.SSL: "ssl",
+    SecurityProtocol.SASL_PLAINTEXT: "sasl_plaintext",
+    SecurityProtocol.SASL_SSL: "sasl_ssl",
+}
+_MECHANISMS = {
+    SaslMechanism.PLAIN: "PLAIN",
+    SaslMechanism.SCRAM_SHA_256: "SCRAM-SHA-256",
+    SaslMechanism.SCRAM_SHA_512: "SCRAM-SHA-512",
+}
+
+TRANSIENT_CODES: frozenset[int] = frozenset(
+    {
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+        KafkaError.TRANSACTION_COORDINATOR_FENCED,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._TRANSPORT,
+    }
+)
+
+# Client-level errors after which no message of this producer can be delivered.
+BROKEN_CODES: frozenset[int] = frozenset(
+    {
+        KafkaError._AUTHENTICATION,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError._SSL,
+    }
+)
+
+
+def producer_config(settings: SinkSettings, *, client_id: str = "kafka-sink") -> dict[str, Any]:
+    """librdkafka configuration for one sink (see the module table)."""
+    protocol = settings.security_protocol
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "client.id": client_id,
+        "security.protocol": _PROTOCOLS[protocol],
+        "compression.type": settings.compression_type.value.lower(),
+        "broker.address.family": settings.broker_address_family.value.lower(),
+        "reconnect.backoff.max.ms": settings.reconnect_backoff_max_ms,
+        "message.send.max.retries": settings.message_send_max_retries,
+        "request.timeout.ms": settings.request_timeout_ms,
+    }
+    # librdkafka rejects a level for the "none" codec only at first use; leave it out.
+    if config["compression.type"] != "none":
+        config["compression.level"] = settings.compression_level
+    if protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL):
+        config["sasl.mechanism"] = _MECHANISMS[settings.sasl_mechanism]
+        if settings.username is not None:
+            config["sasl.username"] = settings.username
+        if settings.password is not None:
+            config["sasl.password"] = settings.password
+    if protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
+        config["ssl.ca.location"] = settings.ca_file or "probe"
+    if settings.wait_for_broker_ack:
+        config["acks"] = "all"
+        config["enable.idempotence"] = True
+    else:
+        config["acks"] = "1"
+        config["enable.idempotence"] = False
+    return config
+
+
+def classify(error: KafkaError) -> EngineError:
+    """Translate one librdkafka error into TemporaryError or PermanentError."""
+    text = f"kafka: {error.name()}: {error.str()}"
+    # A fatal error with a transient code (an idempotence sequence gap) is cured by
+    # a new producer, which the worker makes before every retry.
+    if error.code() in TRANSIENT_CODES:
+        return TemporaryError(text)
+    if error.fatal():
+        return PermanentError(text + " (fatal producer error)")
+    if error.retriable():
+        return TemporaryError(text)
+    return PermanentError(text)
+
+
+class KafkaProducer:
+    """One librdkafka producer; delivery reports go to ``on_ok`` / ``on_error``.
+
+    Reports are served by ``poll``/``flush`` on whichever thread calls them.
+    """
+
+    def __init__(
+        self,
+        settings: SinkSettings,
+        on_ok: Callable[[int], None],
+        on_error: Callable[[int, EngineError], None],
+        *,
+        client_id: str = "kafka-sink",
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        config = producer_config(settings, client_id=client_id)
+        config.update(extra or {})
+        self._on_ok = on_ok
+        self._on_error = on_error
+        self._errors: list[EngineError] = []
+        # Set when this producer cannot deliver anything any more: a fatal error, or
+        # credentials/authorisation the broker refuses (librdkafka would otherwise
+        # keep retrying until every message times out).
+        self.broken: EngineError | None = None
+        config["error_cb"] = self._on_client_error
+        try:
+            self._producer = Producer(config)
+        except KafkaException as exc:
+            raise PermanentError(f"kafka: invalid producer configuration: {exc}") from exc
+        except (ValueError, TypeError) as exc:
+            raise PermanentError(f"kafka: invalid producer configuration: {exc}") from exc
+
+    def _on_client_error(self, error: KafkaError) -> None:
+        # Client-level errors (all brokers down, authentication) are informative;
+        # librdkafka keeps retrying. Only fatal ones make the producer unusable.
+        translated = classify(error)
+        if self.broken is None and (error.fatal() or error.code() in BROKEN_CODES):
+            self.broken = translated
+        self._errors.append(translated)
+        del self._errors[:-20]  # keep the recent ones only
+
+    def take_client_errors(self) -> list[EngineError]:
+        """Client-level errors reported since the last call (oldest first)."""
+        errors, self._errors = self._errors, []
+        return errors
+
+    def _report(self, token: int, error: KafkaError | None, _msg: Any) -> None:
+        if error is None:
+            self._on_ok(token)
+        else:
+            self._on_error(token, classify(error))
+
+    def produce(self, message: Message, token: int) -> None:
+        """Queue one message; waits (serving reports) while the local queue is full."""
+        callback = partial(self._report, token)
+        headers: list[tuple[str, str | bytes | None]] = list(message.headers)
+        produce = self._producer.produce
+        while True:
+            try:
+                produce(
+                    message.topic,
+                    message.value,
+                    message.key,
+                    headers=headers,
+                    timestamp=message.timestamp_ms,
+                    on_delivery=callback,
+                )
+                return
+            except BufferError:
+                self.poll(0.05)
+            except KafkaException as exc:
+                raise _translate(exc) from exc
+
+    def poll(self, timeout: float = 0.0) -> int:
+        try:
+            return int(self._producer.poll(timeout))
+        except KafkaException as exc:
+            raise _translate(exc) from exc
+
+    def flush(self, timeout: float) -> int:
+        """Wait up to ``timeout`` s for outstanding deliveries; returns how many remain."""
+        try:
+            return int(self._producer.flush(timeout))
+        except KafkaException as exc:
+            raise _translate(exc) from exc
+
+    def pending(self) -> int:
+        return len(self._producer)
+
+    def close(self, timeout: float = 5.0) -> int:
+        """Flush for a bounded time; messages still queued afterwards are abandoned."""
+        try:
+            return int(self._producer.flush(timeout))
+        except KafkaException:
+            return len(self._producer)
+
+
+def _translate(exc: KafkaException) -> EngineError:
+    error = exc.args[0] if exc.args else None
+    if isinstance(error, KafkaError):
+        return classify(error)
+    return PermanentError(f"kafka: {exc}")
+
+
+# --------------------------------------------------------------------------------------
+# Reading messages back (used by `sinks demo` to show what a sink produced). Kept apart
+# from the producer above: nothing on the delivery path uses it.
+# --------------------------------------------------------------------------------------
+
+
+class ReadBack:
+    """One consumed message: where it landed, key, value and headers."""
+
+    __slots__ = ("headers", "key", "offset", "partition", "timestamp_ms", "topic", "value")
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: tuple[tuple[str, bytes], ...],
+        timestamp_ms: int,
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.timestamp_ms = timestamp_ms
+
+
+def read_back(bootstrap: str, topic: str, count: int, timeout: float = 10.0) -> list[ReadBack]:
+    """Up to ``count`` messages of ``topic`` from its beginning (a throwaway consumer group)."""
+    import time
+    import uuid
+
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"sinks-read-back-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    found: list[ReadBack] = []
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + timeout
+        while len(found) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() is not None:
+                continue
+            raw: list[Any] = list(msg.headers() or [])
+            headers = tuple((str(h[0]), bytes(h[1] or b"")) for h in raw)
+            found.append(
+                ReadBack(
+                    msg.topic() or topic,
+                    msg.partition() or 0,
+                    msg.offset() or 0,
+                    msg.key(),
+                    msg.value(),
+                    headers,
+                    msg.timestamp()[1],
+                )
+            )
+    except KafkaException as exc:
+        raise _translate(exc) from exc
+    finally:
+        consumer.close()
+    return found

@@ -1,0 +1,251 @@
+"""The engine's only door to KurrentDB (through esdbclient).
+
+What this module guarantees:
+
+* Subscriptions yield ``engine.model.Record`` values and ``PositionMarker`` values
+  (the server's checkpoints on a filtered ``$all`` subscription, so a sink whose
+  filter rarely matches still moves its checkpoint) and nothing else.
+* A subscription resumes strictly *after* the position it is given: a commit
+  position for ``$all``, a stream revision for one stream.
+* Every esdbclient exception leaves as ``TemporaryError`` (server unreachable,
+  deadline exceeded, connection dropped: worth a resubscribe) or
+  ``PermanentError`` (access denied, bad request, wrong expected version, ...).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from esdbclient import EventStoreDBClient, NewEvent, StreamState
+from esdbclient import exceptions as esdb_errors
+
+from engine.errors import EngineError, PermanentError, TemporaryError
+from engine.model import Record
+
+if TYPE_CHECKING:
+    from engine.mapping.filters import SubscriptionPlan
+
+_TEMPORARY = (
+    esdb_errors.ServiceUnavailable,
+    esdb_errors.DeadlineExceeded,
+    esdb_errors.AbortedByServer,
+    esdb_errors.CancelledByClient,
+    esdb_errors.NodeIsNotLeader,
+    esdb_errors.DiscoveryFailed,
+    esdb_errors.MaximumSubscriptionsReached,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def translate(exc: BaseException, doing: str) -> EngineError:
+    """The engine error for one esdbclient (or socket) exception."""
+    detail = str(exc) or type(exc).__name__
+    text = f"kurrentdb: {doing}: {type(exc).__name__}: {detail}"
+    if isinstance(exc, _TEMPORARY):
+        return TemporaryError(text)
+    return PermanentError(text)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionMarker:
+    """The server has read $all up to ``position`` without a matching event."""
+
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """The last event of a stream, for small bookkeeping streams."""
+
+    version: int
+    event_type: str
+    data: bytes
+
+
+class Subscription:
+    """An iterator over one catch-up subscription; ``stop()`` works from any thread."""
+
+    def __init__(self, inner: Any, description: str) -> None:
+        self._inner = inner
+        self._description = description
+
+    def __iter__(self) -> Iterator[Record | PositionMarker]:
+        try:
+            for event in self._inner:
+                if event.is_checkpoint:
+                    yield PositionMarker(event.commit_position)
+                    continue
+                recorded_at = event.recorded_at
+                yield Record(
+                    str(event.id),
+                    event.stream_name,
+                    event.stream_position,
+                    event.commit_position if event.commit_position is not None else -1,
+                    int(recorded_at.timestamp() * 1000) if recorded_at is not None else 0,
+                    event.type,
+                    event.content_type == "application/json",
+                    event.data,
+                    event.metadata,
+                )
+        except esdb_errors.EventStoreDBClientException as exc:
+            raise translate(exc, f"reading {self._description}") from exc
+        except Exception as exc:  # grpc surfaces a dead channel in several shapes
+            raise translate(exc, f"reading {self._description}") from exc
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):  # stopping a dead call is not an error
+            self._inner.stop()
+
+
+class KurrentClient:
+    """A connection to one KurrentDB (lazy: nothing is sent until first use)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self._client = EventStoreDBClient(uri=url)
+        except esdb_errors.EventStoreDBClientException as exc:
+            raise translate(exc, f"connecting to {url}") from exc
+        except ValueError as exc:
+            raise PermanentError(f"kurrentdb: invalid connection string {url!r}: {exc}") from exc
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # a broken channel must not hide the real error
+            self._client.close()
+
+    def subscribe(
+        self,
+        plan: SubscriptionPlan,
+        *,
+        after_position: int | None = None,
+        after_revision: int | None = None,
+        from_end: bool = False,
+    ) -> Subscription:
+        """Subscribe per ``plan``: after the given position/revision, else the start or the end.
+
+        For ``$all``, ``after_position`` is a commit position; for one stream,
+        ``after_revision`` is a stream revision.
+        """
+        try:
+            if plan.stream_name is not None:
+                inner = self._client.subscribe_to_stream(
+                    plan.stream_name,
+                    stream_position=after_revision,
+                    from_end=from_end and after_revision is None,
+                )
+                return Subscription(inner, f"stream {plan.stream_name!r}")
+            inner = self._client.subscribe_to_all(
+                commit_position=after_position,
+                from_end=from_end and after_position is None,
+                filter_include=plan.filter_include,
+                filter_exclude=plan.filter_exclude,
+                filter_by_stream_name=plan.filter_by_stream_name,
+                include_checkpoints=True,
+            )
+            return Subscription(inner, "$all")
+        except esdb_errors.EventStoreDBClientException as exc:
+            raise translate(exc, "subscribing") from exc
+        except Exception as exc:
+            raise translate(exc, "subscribing") from exc
+
+    def read_last(self, stream: str) -> StoredEvent | None:
+        """The last event of ``stream``, or None when the stream does not exist."""
+        try:
+            events = self._client.get_stream(stream, backwards=True, limit=1)
+        except esdb_errors.NotFound:
+            return None
+        except esdb_errors.EventStoreDBClientException as exc:
+            raise translate(exc, f"reading {stream!r}") from exc
+        if not events:
+            return None
+        event = events[0]
+        return StoredEvent(event.stream_position, event.type, event.data)
+
+    def append(
+        self, stream: str, event_type: str, data: bytes, *, expected_version: int | None
+    ) -> int:
+        """Append one JSON event; ``expected_version`` None means the stream must not exist.
+
+        Returns the new stream version.
+        """
+        current: int | StreamState = (
+            StreamState.NO_STREAM if expected_version is None else expected_version
+        )
+        try:
+            self._client.append_to_stream(
+                stream,
+                current_version=current,
+                events=[NewEvent(type=event_type, data=data)],
+            )
+        except esdb_errors.WrongCurrentVersion as exc:
+            raise PermanentError(
+                f"kurrentdb: {stream!r} was written by someone else (expected version "
+                f"{'none' if expected_version is None else expected_version}): {exc}"
+            ) from exc
+        except esdb_errors.EventStoreDBClientException as exc:
+            raise translate(exc, f"appending to {stream!r}") from exc
+        return 0 if expected_version is None else expected_version + 1
+
+    def set_max_count(self, stream: str, max_count: int) -> None:
+        """Keep only the last ``max_count`` events of ``stream`` (``$maxCount`` metadata)."""
+        try:
+            metadata, _version = self._client.get_stream_metadata(stream)
+            if metadata.get("$maxCount") == max_count:
+                return
+            metadata = dict(metadata, **{"$maxCount": max_count})
+            self._client.set_stream_metadata(stream, metadata=metadata)
+        except esdb_errors.EventStoreDBClientException as exc:
+            raise translate(exc, f"setting $maxCount on {stream!r}") from exc
+
+    def head_position(self) -> int:
+        """Commit position of the last event in $all (system events included); 0 if empty."""
+        try:
+            return int(self._client.get_commit_position(filter_exclude=()))
+        except esdb_errors.EventStoreDBClientException as exc:
+            raise translate(exc, "reading the head of $all") from exc
+
+    def stream_revision(self, stream: str) -> int | None:
+        """Revision of the last event of ``stream``, None if it does not exist."""
+        last = self.read_last(stream)
+        return None if last is None else last.version
+
+
+def head_position(url: str) -> int:
+    """Commit position of the last event in $all at ``url`` (for lag figures)."""
+    client = KurrentClient(url)
+    try:
+        return client.head_position()
+    finally:
+        client.close()
+
+
+def encode_json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+# --------------------------------------------------------------------------------------
+# Appending sample events with metadata (used by `sinks demo`). Kept apart from the
+# sink's own reading and checkpointing above.
+# --------------------------------------------------------------------------------------
+
+
+def append_events(url: str, stream: str, events: list[tuple[str, bytes, bytes]]) -> int:
+    """Append ``(event_type, json_data, json_metadata)`` events to ``stream``, any version.
+
+    Returns the commit position of the last one.
+    """
+    client = KurrentClient(url)
+    try:
+        new = [NewEvent(type=t, data=d, metadata=m) for t, d, m in events]
+        return int(
+            client._client.append_to_stream(stream, current_version=StreamState.ANY, events=new)
+        )
+    except esdb_errors.EventStoreDBClientException as exc:
+        raise translate(exc, f"appending to {stream!r}") from exc
+    finally:
+        client.close()

@@ -1,0 +1,108 @@
+"""``sinks render``: print the sinks as the engine will run them, for one environment.
+
+Formats:
+
+* ``yaml`` / ``json`` - each sink with its canonical settings (defaults applied;
+  ``--explicit`` keeps only the keys the files wrote).
+* ``kurrentdb`` - a JSON list of the bodies KurrentDB's connector management API
+  takes (``{"name": …, "settings": {…}}``): flat ``:``-separated keys, every value a
+  string, only the settings the files wrote plus ``instanceTypeName``, and
+  ``defaultHeaders`` spread into ``defaultHeaders:<Name>`` keys.
+
+Every format is masked. Nothing goes to stdout when any file has errors (exit 1), so
+the output can be piped safely.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from engine.cli.cmd_validate import add_source_options, default_env, load, print_diagnostics
+
+INSTANCE_TYPE = "instanceTypeName"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "render",
+        help="print the sinks of one environment as the engine sees them (masked)",
+        description="Render, validate and print every sink of one environment.",
+    )
+    add_source_options(parser, many_envs=False)
+    parser.add_argument("--format", choices=("yaml", "json", "kurrentdb"), default="yaml")
+    parser.add_argument("--explicit", action="store_true", help="only the settings the files wrote")
+    parser.set_defaults(handler=run)
+
+
+def flat_string(value: Any) -> str:
+    """A value as the original's settings API spells it (``true``, ``6``, ``Zstd``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def kurrentdb_settings(written: Mapping[str, Any], instance_type: str) -> dict[str, str]:
+    flat: dict[str, str] = {INSTANCE_TYPE: instance_type}
+    for key, value in written.items():
+        if isinstance(value, Mapping):
+            for sub, item in value.items():
+                flat[f"{key}:{sub}"] = flat_string(item)
+        elif value is not None:
+            flat[key] = flat_string(value)
+    return flat
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.config.loader import masked_settings, masked_written
+
+    env = args.env if args.env is not None else default_env()
+    result = load(args, env)
+    print_diagnostics(result.diagnostics)
+    if not result.ok:
+        return 1
+    entries: list[dict[str, Any]] = []
+    for file in result.files:
+        for sink in file.sinks:
+            if args.format == "kurrentdb":
+                written = masked_written(file, sink, result.secrets)
+                instance = str(sink.settings.get(INSTANCE_TYPE) or "kafka-sink")
+                entries.append(
+                    {"name": sink.name, "settings": kurrentdb_settings(written, instance)}
+                )
+                continue
+            settings = masked_settings(sink, result.secrets)
+            if args.explicit:
+                settings = {k: v for k, v in settings.items() if k in sink.explicit}
+            entries.append(
+                {
+                    "name": sink.name,
+                    "source": sink.source_file,
+                    "description": result.secrets.mask_text(sink.description),
+                    "enabled": sink.enabled,
+                    "labels": result.secrets.mask_value(dict(sink.labels)),
+                    "settings": dict(sorted(settings.items())),
+                }
+            )
+    if args.format in ("json", "kurrentdb"):
+        body = entries if args.format == "kurrentdb" else {"env": env, "sinks": entries}
+        sys.stdout.write(result.secrets.mask_text(json.dumps(body, indent=2)) + "\n")
+        return 0
+    sys.stdout.write(result.secrets.mask_text(_yaml(entries, env)))
+    return 0
+
+
+def _yaml(entries: list[dict[str, Any]], env: str | None) -> str:
+    import yaml
+
+    parts = [f"# rendered for environment: {env or '(none)'}\n"]
+    for entry in entries:
+        source = entry.pop("source")
+        body = yaml.safe_dump(entry, sort_keys=False, allow_unicode=True, default_flow_style=False)
+        parts.append(f"---\n# source: {source}\n{body}")
+    return "".join(parts)

@@ -1,0 +1,136 @@
+"""``sinks run``: render, validate and run every sink; hot-reload on change.
+
+Refuses to start (exit 1, every error printed) when any file has errors. Once
+running, file changes and SIGHUP reload per sink; SIGTERM/SIGINT stop every sink
+gracefully (flush, final checkpoint) and exit 0, or 5 when a sink did not stop
+within ``--shutdown-timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.supervisor.app import EngineApp
+
+DEFAULT_KURRENTDB = "esdb://localhost:2113?Tls=false"
+
+
+def kurrentdb_url(flag: str | None) -> str:
+    """``--kurrentdb`` flag, else env ``KURRENTDB_URL``, else the local default."""
+    return flag or os.environ.get("KURRENTDB_URL") or DEFAULT_KURRENTDB
+
+
+def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
+    """``--set key=value`` items (values read as YAML scalars, as ``sinks render`` does)."""
+    from engine.config.templating import parse_override
+
+    overrides: dict[str, Any] = {}
+    for item in items or ():
+        parsed = parse_override(item)
+        if parsed is None or not parsed[0]:
+            raise argparse.ArgumentTypeError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[parsed[0]] = parsed[1]
+    return overrides
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run every sink in sinks.d/ and reload on change",
+        description="Render and validate every sink file, then run each enabled sink "
+        "(KurrentDB catch-up subscription produced to Kafka). Files are watched: a changed "
+        "sink restarts from its checkpoint, an invalid file is rejected while its sinks keep "
+        "running on their last good definition. SIGHUP reloads; SIGTERM/SIGINT stop.",
+    )
+    p.add_argument(
+        "--env",
+        default=os.environ.get("SINKS_ENV") or None,
+        help="environment: values from <dir>/_values/<env>.yaml (default: $SINKS_ENV)",
+    )
+    p.add_argument("--dir", default="sinks.d", help="folder of sink files (default: sinks.d)")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="template value override (repeat)"
+    )
+    p.add_argument(
+        "--status-addr",
+        default="127.0.0.1:7781",
+        help="status/metrics HTTP address (default 127.0.0.1:7781; 'off' disables it)",
+    )
+    p.add_argument("--kurrentdb", help="KurrentDB URL (default: $KURRENTDB_URL or localhost)")
+    p.add_argument("--log-format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds every sink gets to flush and checkpoint on stop (default 30)",
+    )
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.errors import EngineError
+    from engine.supervisor.app import EngineApp, EngineOptions, load_sinks
+    from engine.supervisor.logs import stderr_log
+
+    try:
+        overrides = parse_overrides(args.set)
+    except argparse.ArgumentTypeError as exc:
+        print(f"sinks run: error: {exc}", file=sys.stderr)
+        return 2
+    options = EngineOptions(
+        sinks_dir=Path(args.dir),
+        env=args.env,
+        overrides=overrides,
+        kurrentdb_url=kurrentdb_url(args.kurrentdb),
+        status_addr=None if args.status_addr in ("", "off") else args.status_addr,
+        shutdown_timeout=args.shutdown_timeout,
+    )
+    if not options.sinks_dir.is_dir():
+        print(f"sinks run: error: {options.sinks_dir}: no such directory", file=sys.stderr)
+        return 1
+    load = load_sinks(options)
+    for diagnostic in load.diagnostics:
+        print(diagnostic.format(), file=sys.stderr)
+    if not load.ok:
+        errors = sum(1 for d in load.diagnostics if d.severity.value == "error")
+        print(f"sinks run: {errors} error(s); not starting", file=sys.stderr)
+        return 1
+    app = EngineApp(options, log=stderr_log(args.log_format))
+    if threading.current_thread() is threading.main_thread():
+        _install_signals(app)
+    try:
+        app.start(load)
+    except OSError as exc:  # e.g. the status address is taken
+        app.shutdown()
+        raise EngineError(f"cannot start: {exc}") from exc
+    app.serve()
+    result = app.shutdown()
+    if result.stuck:
+        print(
+            "sinks run: sinks still running after the shutdown deadline: "
+            + ", ".join(result.stuck),
+            file=sys.stderr,
+        )
+        return 5
+    return 0
+
+
+def _install_signals(app: EngineApp) -> None:
+    from engine.supervisor.watcher import install_sighup
+
+    def on_stop(_signum: int, _frame: FrameType | None) -> None:
+        app.request_stop()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    install_sighup(app.queue)

@@ -1,0 +1,76 @@
+"""``sinks status``: a table of the sinks of a running engine (read over its HTTP)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+COLUMNS = ("NAME", "STATE", "DELIVERED", "FAILED", "POSITION", "LAG", "LAST ERROR")
+MAX_ERROR = 80
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "status",
+        help="show the sinks of a running engine",
+        description="Ask a running `sinks run` for its sinks and print one line per sink.",
+    )
+    p.add_argument("--addr", default="127.0.0.1:7781", help="status address (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    p.set_defaults(handler=run)
+
+
+def fetch(addr: str, path: str = "/sinks", timeout: float = 5.0) -> Any:
+    with urllib.request.urlopen(f"http://{addr}{path}", timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def format_table(sinks: Sequence[Mapping[str, Any]]) -> str:
+    rows = [COLUMNS]
+    for s in sinks:
+        error = _cell(s.get("last_error")).replace("\n", " ")
+        if len(error) > MAX_ERROR:
+            error = error[: MAX_ERROR - 3] + "..."
+        rows.append(
+            (
+                _cell(s.get("name")),
+                _cell(s.get("state")),
+                _cell(s.get("delivered")),
+                _cell(s.get("failed")),
+                _cell(s.get("last_delivered_position")),
+                _cell(s.get("lag")),
+                error,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS) - 1)]
+    lines = []
+    for row in rows:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        body = fetch(args.addr)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        print(f"sinks status: error: no engine answers at {args.addr}: {reason}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(body, indent=1))
+        return 0
+    print(format_table(body.get("sinks", [])))
+    reload = body.get("last_reload") or {}
+    for line in reload.get("issues", []):
+        print(line)
+    return 0

@@ -1,0 +1,234 @@
+"""Second-pass rules: what a JSON Schema cannot say about one sink's settings.
+
+Rules run on canonical settings (typed, defaults applied). Each rule names the keys
+it reads and is skipped when one of them already failed (a bad value is reported
+once, by the check that found it). Guarantees:
+
+* Regular expressions the engine will compile (a ``Regex`` filter, a ``Stream``
+  partition-key expression) compile with Python's ``re``, which the engine uses.
+* A ``JsonPath`` filter parses as an RFC 9535 query.
+* An enabled transformer has a function that is valid base64 of UTF-8 text.
+* The SASL protocols have a username and a password; the ``Headers`` partition-key
+  source has header names.
+* An explicit ``compression:level`` lies in the range of the chosen codec, as the
+  Kafka client documents them: -1 (codec default) or Gzip 0..9, Lz4 0..12,
+  Zstd 0..12 (the client caps zstd's own 1..22 scale at 12), Snappy 0 only.
+  The default level (6) is not checked: the client ignores levels a codec lacks.
+* ``instanceTypeName`` is ``kafka-sink``: the only kind of sink this engine runs.
+
+Settings that have no effect in the configuration given produce warnings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine.model import Diagnostic, Location, Severity
+
+
+@dataclass(frozen=True)
+class Finding:
+    key: str
+    message: str
+    severity: Severity = Severity.ERROR
+    # Where to point when ``key`` was not written: the setting that makes it needed.
+    because: str | None = None
+
+
+RuleBody = Callable[[Mapping[str, Any], frozenset[str]], Iterator[Finding]]
+
+_SASL = ("SaslPlaintext", "SaslSsl")
+_TLS = ("Ssl", "SaslSsl")
+# (lowest, highest) accepted explicit level per codec, besides -1 (the codec's default).
+COMPRESSION_LEVELS: dict[str, tuple[int, int]] = {
+    "Gzip": (0, 9),
+    "Lz4": (0, 12),
+    "Zstd": (0, 12),
+    "Snappy": (0, 0),
+}
+INSTANCE_TYPE = "kafka-sink"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    reads: tuple[str, ...]  # the rule is skipped when one is absent or already failed
+    optional: tuple[str, ...]  # may be absent; the rule is skipped when one failed
+    body: RuleBody
+
+
+RULES: list[Rule] = []
+
+
+def _rule(*reads: str, optional: tuple[str, ...] = ()) -> Callable[[RuleBody], RuleBody]:
+    def register(body: RuleBody) -> RuleBody:
+        RULES.append(Rule(body.__name__.lstrip("_"), reads, optional, body))
+        return body
+
+    return register
+
+
+def _error(key: str, message: str, because: str | None = None) -> Finding:
+    return Finding(key, message, Severity.ERROR, because)
+
+
+def _warning(key: str, message: str) -> Finding:
+    return Finding(key, message, Severity.WARNING)
+
+
+def _regex_problem(expression: str) -> str | None:
+    try:
+        re.compile(expression)
+    except re.error as exc:
+        return f"not a valid regular expression: {exc}"
+    return None
+
+
+@_rule(optional=("instanceTypeName",))
+def _instance_type(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+    value = s.get("instanceTypeName")
+    if value is not None and value != INSTANCE_TYPE:
+        yield _error(
+            "instanceTypeName",
+            f"{value!r} is not supported: this engine runs only {INSTANCE_TYPE} sinks",
+        )
+
+
+@_rule("subscription:filter:filterType", "subscription:filter:expression")
+def _filter_expression(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+    kind, expression = s["subscription:filter:filterType"], s["subscription:filter:expression"]
+    key = "subscription:filter:expression"
+    if kind == "Regex" and expression:
+        problem = _regex_problem(expression)
+        if problem:
+            yield _error(key, problem)
+    elif kind == "JsonPath":
+        if not expression:
+            yield _error(
+                key,
+                "a JsonPath filter needs a JSONPath query as its expression",
+                because="subscription:filter:filterType",
+            )
+            return
+        # Imported here: the package pulls in `regex`, which costs ~200 ms of every
+        # cold `sinks validate` even when no sink uses a JSONPath filter.
+        import jsonpath_rfc9535
+
+        try:
+            jsonpath_rfc9535.compile(expression)
+        except jsonpath_rfc9535.JSONPathError as exc:
+            yield _error(key, f"not a valid JSONPath (RFC 9535) query: {exc}")
+
+
+@_rule(
+    "partitionKeyExtraction:enabled",
+    "partitionKeyExtraction:source",
+    "partitionKeyExtraction:expression",
+)
+def _partition_key(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+    if not s["partitionKeyExtraction:enabled"]:
+        return
+    source, expression = s["partitionKeyExtraction:source"], s["partitionKeyExtraction:expression"]
+    key = "partitionKeyExtraction:expression"
+    if source == "Stream" and expression:
+        problem = _regex_problem(expression)
+        if problem:
+            yield _error(key, problem)
+    elif source == "Headers":
+        names = [n.strip() for n in expression.split(",")]
+        if not expression.strip():
+            yield _error(
+                key,
+                "the Headers source needs a comma-separated list of header names",
+                because="partitionKeyExtraction:source",
+            )
+        elif not all(names):
+            yield _error(key, f"empty header name in {expression!r}")
+
+
+@_rule("transformer:enabled", "transformer:function")
+def _transformer(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+    if not s["transformer:enabled"]:
+        return
+    key, function = "transformer:function", s["transformer:function"]
+    if not function.strip():
+        yield _error(key, "required when transformer:enabled is true", "transformer:enabled")
+        return
+    try:
+        base64.b64decode(function.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+        yield _error(key, f"not valid base64 of JavaScript source: {reason}")
+
+
+@_rule(
+    "authentication:securityProtocol",
+    "authentication:saslMechanism",
+    optional=("authentication:username", "authentication:password", "authentication:caFile"),
+)
+def _authentication(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+    protocol = s["authentication:securityProtocol"]
+    if protocol in _SASL:
+        for part in ("username", "password"):
+            if not s.get(f"authentication:{part}"):
+                yield _error(
+                    f"authentication:{part}",
+                    f"required when authentication:securityProtocol is {protocol}",
+                    because="authentication:securityProtocol",
+                )
+    elif "authentication:saslMechanism" in explicit:
+        yield _warning(
+            "authentication:saslMechanism",
+            f"has no effect: authentication:securityProtocol is {protocol}, not a SASL protocol",
+        )
+    if protocol not in _TLS and s.get("authentication:caFile"):
+        yield _warning(
+            "authentication:caFile",
+            f"has no effect: authentication:securityProtocol is {protocol}, which uses no TLS",
+        )
+
+
+@_rule("compression:type", "compression:level")
+def _compression_level(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+    if "compression:level" not in explicit:
+        return
+    codec, level = s["compression:type"], s["compression:level"]
+    if codec == "None":
+        yield _warning("compression:level", "has no effect: compression:type is None")
+        return
+    low, high = COMPRESSION_LEVELS[codec]
+    if level != -1 and not low <= level <= high:
+        accepted = f"{low}..{high}" if low != high else f"{low}"
+        yield _error(
+            "compression:level",
+            f"{level} is out of range for {codec}: use {accepted}, or -1 for the codec's default",
+        )
+
+
+def check(
+    settings: Mapping[str, Any],
+    *,
+    explicit: frozenset[str],
+    where: Callable[[str], Location | None],
+    skip: frozenset[str] = frozenset(),
+) -> list[Diagnostic]:
+    """Every rule's findings as diagnostics.
+
+    A rule does not run when a key it reads is in ``skip`` (already reported) or absent.
+    ``where(key)`` gives a written key's location.
+    """
+    found: list[Diagnostic] = []
+    for rule in RULES:
+        if skip.intersection(rule.reads + rule.optional) or not all(
+            k in settings for k in rule.reads
+        ):
+            continue
+        for f in rule.body(settings, explicit):
+            at = f.because if f.because is not None and f.key not in explicit else f.key
+            found.append(Diagnostic(where(at), f.message, key=f.key, severity=f.severity))
+    return found

@@ -1,0 +1,73 @@
+"""Remembering secret values so that no output ever shows them.
+
+Guarantees: once a value is in a ``SecretBook``, ``mask_text``, ``mask_value`` and
+``mask_diagnostic`` replace every occurrence of it, also inside longer strings, by
+``***``; the longest secret is masked first so one containing another is hidden
+whole. Empty strings are never secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.model import Diagnostic
+
+MASK = "***"
+# Rendered in place of a secret that is not available (``--allow-missing-secrets``):
+# plain text so it stays valid YAML wherever it lands, and masked like a secret.
+PLACEHOLDER = "missing-secret-placeholder"
+
+
+class SecretBook:
+    """The secret values rendered so far; masks them in any text or value."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+
+    def add(self, value: str) -> None:
+        if value:
+            self._values.add(value)
+
+    @property
+    def values(self) -> frozenset[str]:
+        return frozenset(self._values)
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
+
+    def mask_text(self, text: str) -> str:
+        # Longest first, so a secret that contains another is masked whole.
+        for secret in sorted(self._values, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+    def contains_secret(self, value: Any) -> bool:
+        if isinstance(value, str):
+            return any(secret in value for secret in self._values)
+        if isinstance(value, Mapping):
+            return any(self.contains_secret(v) for v in value.values())
+        if isinstance(value, list | tuple):
+            return any(self.contains_secret(v) for v in value)
+        return False
+
+    def mask_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.mask_text(value)
+        if isinstance(value, Mapping):
+            return {k: self.mask_value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.mask_value(v) for v in value]
+        return value
+
+    def mask_diagnostic(self, diagnostic: Diagnostic) -> Diagnostic:
+        if not self._values:
+            return diagnostic
+        return Diagnostic(
+            diagnostic.location,
+            self.mask_text(diagnostic.message),
+            key=self.mask_text(diagnostic.key) if diagnostic.key else None,
+            severity=diagnostic.severity,
+            note=self.mask_text(diagnostic.note) if diagnostic.note else None,
+        )

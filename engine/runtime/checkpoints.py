@@ -1,0 +1,147 @@
+"""Sink checkpoints, kept in KurrentDB itself.
+
+Each sink has one stream, ``$connectors/<sink-name>/checkpoints``. Every commit
+appends one small JSON event ``{"logPosition": P, "streamRevision": R}`` with the
+expected version of the previous one, so two processes running the same sink
+cannot silently overwrite each other; ``$maxCount`` keeps the stream short.
+``logPosition`` null means "from the very beginning" (written by a reset to
+earliest). A sink resumes strictly after the stored position.
+
+``CommitPolicy`` decides when to commit: every ``autocommit:interval`` ms or
+every ``autocommit:recordsThreshold`` records, whichever comes first; the worker
+commits once more on a graceful stop.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from engine.adapters.kurrentdb import KurrentClient, encode_json
+from engine.errors import PermanentError
+from engine.runtime.tracker import Position
+
+CHECKPOINT_EVENT_TYPE = "$checkpoint"
+MAX_COUNT = 10
+
+
+def checkpoint_stream(sink_name: str) -> str:
+    return f"$connectors/{sink_name}/checkpoints"
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A stored checkpoint; ``position`` None means "start from the beginning"."""
+
+    position: Position | None
+
+
+def _decode(data: bytes, stream: str) -> Checkpoint:
+    try:
+        body = json.loads(data)
+        log_position = body["logPosition"]
+        revision = body.get("streamRevision")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PermanentError(f"checkpoint stream {stream!r} holds an unreadable event") from exc
+    if log_position is None:
+        return Checkpoint(None)
+    return Checkpoint(Position(int(log_position), None if revision is None else int(revision)))
+
+
+def _encode(checkpoint: Checkpoint) -> bytes:
+    position = checkpoint.position
+    return encode_json(
+        {
+            "logPosition": None if position is None else position.log_position,
+            "streamRevision": None if position is None else position.stream_revision,
+        }
+    )
+
+
+class CheckpointStore:
+    """Reads and appends one sink's checkpoints (expected-version appends)."""
+
+    def __init__(self, client: KurrentClient, sink_name: str, *, max_count: int = MAX_COUNT):
+        self._client = client
+        self.stream = checkpoint_stream(sink_name)
+        self._max_count = max_count
+        self._version: int | None = None
+        self._loaded = False
+
+    def load(self) -> Checkpoint | None:
+        """The latest checkpoint, or None when the sink has never committed."""
+        last = self._client.read_last(self.stream)
+        self._loaded = True
+        if last is None:
+            self._version = None
+            return None
+        self._version = last.version
+        return _decode(last.data, self.stream)
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        if not self._loaded:
+            self.load()
+        first = self._version is None
+        self._version = self._client.append(
+            self.stream, CHECKPOINT_EVENT_TYPE, _encode(checkpoint), expected_version=self._version
+        )
+        if first:
+            self._client.set_max_count(self.stream, self._max_count)
+
+
+class CommitPolicy:
+    """Commit every ``interval_ms`` or every ``records_threshold`` records, first wins."""
+
+    def __init__(self, enabled: bool, interval_ms: int, records_threshold: int) -> None:
+        self.enabled = enabled
+        self._interval = max(interval_ms, 0) / 1000.0
+        self._threshold = records_threshold if records_threshold > 0 else None
+        self._records = 0
+        self._last = time.monotonic()
+
+    def count(self, records: int = 1) -> None:
+        self._records += records
+
+    def due(self, now: float | None = None) -> bool:
+        if not self.enabled:
+            return False
+        if self._threshold is not None and self._records >= self._threshold:
+            return True
+        now = time.monotonic() if now is None else now
+        return now - self._last >= self._interval
+
+    def seconds_left(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        return max(0.0, self._interval - (now - self._last))
+
+    def committed(self, now: float | None = None) -> None:
+        self._records = 0
+        self._last = time.monotonic() if now is None else now
+
+
+def reset(
+    url: str, sink_name: str, target: int | str, *, stream_name: str | None = None
+) -> Checkpoint:
+    """Write a checkpoint so the sink resumes after ``target`` on its next start.
+
+    ``target``: a log position, ``"earliest"`` (from the beginning) or ``"latest"``
+    (after the current head of $all, or of ``stream_name`` for a stream sink).
+    """
+    client = KurrentClient(url)
+    try:
+        if target == "earliest":
+            checkpoint = Checkpoint(None)
+        elif target == "latest":
+            revision = None if stream_name is None else client.stream_revision(stream_name)
+            checkpoint = Checkpoint(Position(client.head_position(), revision))
+        elif isinstance(target, int) and target >= 0:
+            checkpoint = Checkpoint(Position(target, None))
+        else:
+            raise PermanentError(f"invalid reset target {target!r}")
+        store = CheckpointStore(client, sink_name)
+        store.load()
+        store.save(checkpoint)
+        return checkpoint
+    finally:
+        client.close()

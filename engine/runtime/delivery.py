@@ -1,0 +1,169 @@
+"""The hot path from a mapped message to a broker-confirmed position.
+
+``DeliveryPipeline`` owns one producer and one ``DeliveryTracker``. It guarantees:
+
+* messages are produced in read order and the checkpointable position
+  (``confirmed``) only covers broker-confirmed messages;
+* at most ``capacity`` records are in flight; ``send`` serves delivery reports
+  while the window is full;
+* after a failed delivery nothing new is produced until ``recover`` ran: it lets
+  the in-flight reports settle, then (transient error, retries left) waits
+  ``transientErrorDelay``, replaces the producer and re-produces the whole
+  window from the first unconfirmed record in order, so per-key order survives;
+  otherwise it raises ``DeliveryFailed`` with the position that could not be
+  delivered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from engine.adapters.kafka import KafkaProducer
+from engine.errors import EngineError, PermanentError, TemporaryError
+from engine.model import Message
+from engine.runtime.tracker import DeliveryTracker, Failure, Position
+from engine.settings import SinkSettings
+
+_POLL_EVERY = 512  # produce calls between two non-blocking polls
+
+
+class DeliveryFailed(PermanentError):
+    """A message could not be delivered; ``position`` is its log position."""
+
+    def __init__(self, failure: Failure, why: str) -> None:
+        super().__init__(f"delivery failed at position {failure.position}: {failure.error} ({why})")
+        self.position = failure.position
+        self.cause = failure.error
+
+
+class DeliveryPipeline:
+    def __init__(
+        self,
+        settings: SinkSettings,
+        *,
+        client_id: str = "kafka-sink",
+        capacity: int = 50_000,
+        producer_extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._client_id = client_id
+        self._extra = dict(producer_extra or {})
+        self.tracker = DeliveryTracker(capacity)
+        self.producer = self._new_producer()
+        self._since_poll = 0
+        self._retries = 0
+        self._retry_at = -1
+        self.failed = 0  # failed delivery reports (each re-send that fails counts)
+        self.resent = 0  # messages produced again after a failure
+        self.last_client_error: EngineError | None = None  # e.g. all brokers down
+
+    def _new_producer(self) -> KafkaProducer:
+        return KafkaProducer(
+            self.settings,
+            self.tracker.confirm,
+            self._on_error,
+            client_id=self._client_id,
+            extra=self._extra,
+        )
+
+    def _on_error(self, seq: int, error: EngineError) -> None:
+        self.failed += 1
+        self.tracker.fail(seq, error)
+
+    @property
+    def failure(self) -> Failure | None:
+        failure = self.tracker.failure
+        if failure is not None:
+            return failure
+        for error in self.producer.take_client_errors():
+            self.last_client_error = error
+        broken = self.producer.broken
+        if broken is not None and self.tracker.in_flight:
+            # This producer will not deliver the window: treat its head as failed.
+            self.tracker.fail_head(broken)
+            failure = self.tracker.failure
+        return failure
+
+    @property
+    def confirmed(self) -> Position | None:
+        return self.tracker.confirmed
+
+    def send(self, message: Message, position: int, revision: int | None = None) -> None:
+        tracker = self.tracker
+        if tracker.full:
+            while tracker.full and tracker.failure is None:
+                self.producer.poll(0.05)
+        self.producer.produce(message, tracker.begin(message, position, revision))
+        self._since_poll += 1
+        if self._since_poll >= _POLL_EVERY:
+            self._since_poll = 0
+            self.producer.poll(0)
+
+    def skip(self, position: int, revision: int | None = None) -> None:
+        """A record (or server marker) that needs no message."""
+        self.tracker.begin(None, position, revision)
+
+    def poll(self, timeout: float = 0.0) -> None:
+        self.producer.poll(timeout)
+
+    def settle(self, should_stop: Callable[[], bool], limit_s: float | None = None) -> bool:
+        """Serve reports until none is outstanding; False if stopped or out of time."""
+        deadline = None if limit_s is None else time.monotonic() + limit_s
+        while self.producer.pending() > 0:
+            if self.producer.broken is not None:
+                return True  # its reports are lost; the window is re-sent anyway
+            if should_stop() or (deadline is not None and time.monotonic() > deadline):
+                return False
+            try:
+                self.producer.flush(0.2)
+            except EngineError:
+                return True
+        self.producer.poll(0)
+        return True
+
+    def recover(self, should_stop: Callable[[], bool]) -> bool:
+        """Handle the current failure; True when the window was re-sent.
+
+        Raises ``DeliveryFailed`` when the failure is not retryable (or retries
+        are exhausted); returns False if asked to stop while waiting.
+        """
+        failure = self.failure
+        if failure is None:
+            return True
+        settings = self.settings
+        if not isinstance(failure.error, TemporaryError):
+            raise DeliveryFailed(failure, "not a transient error")
+        if not settings.resilience_enabled:
+            raise DeliveryFailed(failure, "resilience is disabled")
+        if 0 <= settings.max_retries <= self._retries:
+            raise DeliveryFailed(failure, f"gave up after {self._retries} retries")
+        if not self.settle(should_stop):
+            return False
+        deadline = time.monotonic() + settings.transient_error_delay_s
+        while time.monotonic() < deadline:
+            if should_stop():
+                return False
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        self._retries += 1
+        self._retry_at = failure.position
+        old = self.producer
+        self.producer = self._new_producer()
+        old.close(0)
+        for message, position, revision in self.tracker.rewind():
+            if message is None:
+                self.skip(position, revision)
+            else:
+                self.resent += 1
+                self.send(message, position, revision)
+        return True
+
+    def note_progress(self) -> None:
+        """Reset the retry count once the window moved past a recovered failure."""
+        confirmed = self.tracker.confirmed
+        if self._retries and confirmed is not None and confirmed.log_position >= self._retry_at:
+            self._retries = 0
+
+    def close(self, timeout: float) -> int:
+        return self.producer.close(timeout)

@@ -1,0 +1,67 @@
+"""A background reader: one subscription drained into a bounded hand-off queue.
+
+The subscription iterator blocks while the sink is caught up, and librdkafka's
+delivery reports are only served by whoever polls the producer, so reading
+happens on its own thread and the worker thread does everything else. The queue
+is a ``deque`` (append/popleft are atomic), bounded by ``capacity``; the reader
+sleeps while it is full. A subscription error is queued as the last item, so
+the worker sees every record read before it, in order.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from engine.adapters.kurrentdb import Subscription
+
+END = object()  # queued when the subscription ended without an error
+
+
+class SubscriptionReader:
+    def __init__(self, subscription: Subscription, name: str, capacity: int = 20_000) -> None:
+        self.items: deque[Any] = deque()
+        self._subscription = subscription
+        self._capacity = capacity
+        self._stopping = False
+        self.waiting = False
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sink-read-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        items = self.items
+        capacity = self._capacity
+        try:
+            for item in self._subscription:
+                if self._stopping:
+                    break
+                items.append(item)
+                if self.waiting:
+                    self._wake.set()
+                while len(items) >= capacity and not self._stopping:
+                    time.sleep(0.002)
+            items.append(END)
+        except Exception as exc:  # handed to the worker thread, which decides
+            items.append(exc)
+        self._wake.set()
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until something is queued (or ``timeout``)."""
+        self.waiting = True
+        try:
+            if not self.items:
+                self._wake.wait(timeout)
+            self._wake.clear()
+        finally:
+            self.waiting = False
+
+    def stop(self, join_timeout: float = 5.0) -> None:
+        self._stopping = True
+        self._subscription.stop()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(join_timeout)

@@ -1,0 +1,415 @@
+"""One running sink: KurrentDB subscription → Mapper → Kafka, at least once, in order.
+
+Guarantees:
+
+* ``start()`` builds the Mapper, the subscription plan and the producer first, so
+  a sink that cannot start raises ``PermanentError`` synchronously; then one
+  worker thread runs the sink (plus a reader thread draining the subscription).
+* The checkpoint (``$connectors/<name>/checkpoints``) only ever holds a position
+  below which every event was confirmed by the broker; it is committed per
+  ``autocommit`` and once more on a graceful ``stop()``.
+* When KurrentDB goes away the sink is BACKOFF: it lets in-flight messages
+  settle, then resubscribes after the last record it read (which, once settled,
+  is the last delivered one) with a growing delay.
+* Transient delivery failures are retried per the ``resilience`` settings by
+  re-producing everything from the first unconfirmed record; any other failure
+  (or a transformer error) ends in FAILED with the reason and the position, the
+  checkpoint never passing the failed event.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from engine.adapters.kurrentdb import KurrentClient, PositionMarker
+from engine.errors import EngineError, PermanentError, TemporaryError
+from engine.mapping.filters import plan_subscription
+from engine.mapping.pipeline import Mapper
+from engine.model import Record, SinkDefinition
+from engine.runtime.checkpoints import Checkpoint, CheckpointStore, CommitPolicy
+from engine.runtime.delivery import DeliveryPipeline
+from engine.runtime.reader import END, SubscriptionReader
+from engine.runtime.tracker import Position
+from engine.settings import InitialPosition, SinkSettings
+
+_REPORT_EVERY = 1024  # records between two listener reports while busy
+_MAX_BACKOFF_S = 5.0
+
+
+class SinkState(enum.Enum):
+    ACTIVATING = "ACTIVATING"
+    RUNNING = "RUNNING"
+    BACKOFF = "BACKOFF"
+    DEACTIVATING = "DEACTIVATING"
+    STOPPED = "STOPPED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class Connections:
+    kurrentdb_url: str = "esdb://localhost:2113?Tls=false"
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    name: str
+    state: SinkState
+    reason: str | None
+    read: int
+    delivered: int
+    failed: int
+    last_delivered_position: int | None
+    checkpoint_position: int | None
+    last_error: str | None
+    definition_digest: str
+
+
+class WorkerListener(Protocol):
+    def on_state(self, sink: str, state: SinkState, reason: str | None) -> None: ...
+    def on_read(self, sink: str, count: int) -> None: ...
+    def on_delivered(self, sink: str, count: int, latencies_s: Sequence[float]) -> None: ...
+    def on_failed(self, sink: str, count: int) -> None: ...
+    def on_checkpoint(self, sink: str, position: int) -> None: ...
+
+
+class _Silent:
+    def on_state(self, sink: str, state: SinkState, reason: str | None) -> None: ...
+    def on_read(self, sink: str, count: int) -> None: ...
+    def on_delivered(self, sink: str, count: int, latencies_s: Sequence[float]) -> None: ...
+    def on_failed(self, sink: str, count: int) -> None: ...
+    def on_checkpoint(self, sink: str, position: int) -> None: ...
+
+
+class _Stopped(Exception):
+    """Internal: a stop was requested while waiting."""
+
+
+class SinkWorker:
+    def __init__(
+        self,
+        definition: SinkDefinition,
+        connections: Connections,
+        listener: WorkerListener | None = None,
+        *,
+        capacity: int = 50_000,
+        producer_overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``capacity`` bounds records in flight; ``producer_overrides`` are extra
+        librdkafka keys laid over the settings' mapping (engine tuning such as
+        ``message.timeout.ms``; sink settings stay the only per-sink source)."""
+        self.definition = definition
+        self._producer_overrides = dict(producer_overrides or {})
+        self.name = definition.name
+        self._connections = connections
+        self._listener: WorkerListener = listener or _Silent()
+        self._capacity = capacity
+        self._state = SinkState.STOPPED
+        self._reason: str | None = None
+        self._last_error: str | None = None
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._reader: SubscriptionReader | None = None
+        self._pipeline: DeliveryPipeline | None = None
+        self.read = 0
+        self._reported_read = 0
+        self._reported_delivered = 0
+        self._reported_failed = 0
+        self._read_at: Position | None = None  # last record/marker taken from the reader
+        self._committed: Position | None = None
+        self._skip_until: int | None = None
+        self._retired = 0
+
+    # -- control -------------------------------------------------------------
+    def start(self) -> None:
+        settings = SinkSettings.from_canonical(self.definition.settings)
+        self._settings = settings
+        self._mapper = Mapper(self.name, settings)
+        self._plan = plan_subscription(settings)
+        self._policy = CommitPolicy(
+            settings.autocommit_enabled,
+            settings.autocommit_interval_ms,
+            settings.autocommit_records_threshold,
+        )
+        self._pipeline = DeliveryPipeline(
+            settings,
+            client_id=f"kafka-sink-{self.name}",
+            capacity=self._capacity,
+            producer_extra=self._producer_overrides,
+        )
+        self._client = KurrentClient(self._connections.kurrentdb_url)  # checks the URL only
+        self._set_state(SinkState.ACTIVATING, None)
+        self._thread = threading.Thread(target=self._run, name=f"sink-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop gracefully (flush, final checkpoint); False if the thread did not end in time."""
+        self._stop.set()
+        reader = self._reader
+        if reader is not None:
+            reader.stop(join_timeout=0)
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def status(self) -> WorkerStatus:
+        pipeline = self._pipeline
+        confirmed = pipeline.confirmed if pipeline else None
+        return WorkerStatus(
+            name=self.name,
+            state=self._state,
+            reason=self._reason,
+            read=self.read,
+            delivered=pipeline.tracker.delivered if pipeline else 0,
+            failed=pipeline.failed if pipeline else 0,
+            last_delivered_position=confirmed.log_position if confirmed else None,
+            checkpoint_position=self._committed.log_position if self._committed else None,
+            last_error=self._last_error,
+            definition_digest=self.definition.digest,
+        )
+
+    def wait_for(self, *states: SinkState, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._state in states, timeout)
+
+    def _set_state(self, state: SinkState, reason: str | None) -> None:
+        with self._changed:
+            self._state = state
+            self._reason = reason
+            self._changed.notify_all()
+        self._listener.on_state(self.name, state, reason)
+
+    def _stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _sleep(self, seconds: float) -> None:
+        if self._stop.wait(seconds):
+            raise _Stopped
+
+    # -- the worker thread ---------------------------------------------------
+    def _run(self) -> None:
+        assert self._pipeline is not None
+        client = self._client
+        store = CheckpointStore(client, self.name)
+        self._checkpoints = store
+        try:
+            self._resume_from(client, store)
+            attempt = 0
+            while not self._stopping():
+                try:
+                    self._subscribe_and_pump(client)
+                    attempt = 0
+                except TemporaryError as exc:
+                    self._last_error = str(exc)
+                    self._set_state(SinkState.BACKOFF, str(exc))
+                    self._drop_reader()
+                    self._pipeline.settle(self._stopping)
+                    self._report()
+                    self._commit(store, final=True)
+                    self._sleep(min(0.25 * 2**attempt, _MAX_BACKOFF_S))
+                    attempt += 1
+            raise _Stopped
+        except _Stopped:
+            self._finish(store)
+        except PermanentError as exc:
+            self._fail(store, exc)
+        except Exception as exc:  # a bug must still end in a visible state
+            self._fail(store, PermanentError(f"internal error: {type(exc).__name__}: {exc}"))
+        finally:
+            self._drop_reader()
+            client.close()
+
+    def _resume_from(self, client: KurrentClient, store: CheckpointStore) -> None:
+        """Decide where reading starts: checkpoint, else the initial position."""
+        attempt = 0
+        while True:
+            try:
+                checkpoint = store.load()
+                break
+            except TemporaryError as exc:
+                self._last_error = str(exc)
+                self._set_state(SinkState.BACKOFF, str(exc))
+                self._sleep(min(0.25 * 2**attempt, _MAX_BACKOFF_S))
+                attempt += 1
+        stream = self._plan.stream_name
+        if checkpoint is not None:
+            self._committed = checkpoint.position
+            self._read_at = checkpoint.position
+            position = checkpoint.position
+            if position is not None and stream and position.stream_revision is None:
+                # A position without revision (reset by log position): read the
+                # stream from its start and skip what lies at or before it.
+                self._skip_until = position.log_position
+                self._read_at = None
+            return
+        if self._settings.initial_position is InitialPosition.LATEST:
+            # Pin "latest" now so a resubscribe after an outage misses nothing.
+            while True:
+                try:
+                    head = client.head_position()
+                    revision = client.stream_revision(stream) if stream else None
+                    break
+                except TemporaryError as exc:
+                    self._last_error = str(exc)
+                    self._set_state(SinkState.BACKOFF, str(exc))
+                    self._sleep(1.0)
+            if stream is None and head > 0:
+                self._read_at = Position(head, None)
+            elif stream is not None and revision is not None:
+                self._read_at = Position(head, revision)
+
+    def _subscribe_and_pump(self, client: KurrentClient) -> None:
+        at = self._read_at
+        subscription = client.subscribe(
+            self._plan,
+            after_position=at.log_position if at else None,
+            after_revision=at.stream_revision if at else None,
+        )
+        reader = SubscriptionReader(subscription, self.name)
+        self._reader = reader
+        reader.start()
+        self._set_state(SinkState.RUNNING, None)
+        self._pump(reader)
+
+    def _pump(self, reader: SubscriptionReader) -> None:
+        pipeline = self._pipeline
+        assert pipeline is not None
+        mapper = self._mapper
+        items = reader.items
+        stream_sink = self._plan.stream_name is not None
+        while True:
+            if self._stopping():
+                raise _Stopped
+            failure = pipeline.failure
+            if failure is not None:
+                self._report()
+                self._last_error = str(failure.error)
+                if isinstance(failure.error, TemporaryError):
+                    reason = f"retrying delivery from position {failure.position}: {failure.error}"
+                    self._set_state(SinkState.BACKOFF, reason)
+                if not pipeline.recover(self._stopping):
+                    raise _Stopped
+                self._set_state(SinkState.RUNNING, None)
+            handled = 0
+            while handled < _REPORT_EVERY and pipeline.tracker.failure is None:
+                try:
+                    item = items.popleft()
+                except IndexError:
+                    break
+                handled += 1
+                if isinstance(item, Record):
+                    revision = item.stream_revision if stream_sink else None
+                    self._read_at = Position(item.log_position, revision)
+                    if self._skip_until is not None and item.log_position <= self._skip_until:
+                        continue
+                    self.read += 1
+                    message = mapper(item)
+                    if message is None:
+                        pipeline.skip(item.log_position, revision)
+                    else:
+                        pipeline.send(message, item.log_position, revision)
+                elif isinstance(item, PositionMarker):
+                    self._read_at = Position(item.position, None)
+                    pipeline.skip(item.position, None)
+                elif item is END:
+                    raise TemporaryError("kurrentdb: the subscription ended")
+                elif isinstance(item, EngineError):
+                    raise item
+                else:
+                    raise PermanentError(f"unexpected subscription item {item!r}")
+            # The records threshold counts records whose position became checkpointable.
+            retired = pipeline.tracker.retired
+            self._policy.count(retired - self._retired)
+            self._retired = retired
+            if handled == 0:
+                if pipeline.tracker.in_flight:
+                    pipeline.poll(0.005)
+                    reader.wait(0.005)
+                else:
+                    pipeline.poll(0)
+                    reader.wait(min(0.1, max(0.005, self._policy.seconds_left())))
+            else:
+                pipeline.poll(0)
+            pipeline.note_progress()
+            self._report()
+            if self._policy.due():
+                self._commit(self._checkpoints, final=False)
+
+    # -- bookkeeping -----------------------------------------------------------
+    def _report(self) -> None:
+        pipeline = self._pipeline
+        assert pipeline is not None
+        listener = self._listener
+        if self.read != self._reported_read:
+            listener.on_read(self.name, self.read - self._reported_read)
+            self._reported_read = self.read
+        delivered = pipeline.tracker.delivered
+        if delivered != self._reported_delivered:
+            listener.on_delivered(
+                self.name, delivered - self._reported_delivered, pipeline.tracker.take_latencies()
+            )
+            self._reported_delivered = delivered
+        if pipeline.failed != self._reported_failed:
+            listener.on_failed(self.name, pipeline.failed - self._reported_failed)
+            self._reported_failed = pipeline.failed
+
+    def _commit(self, store: CheckpointStore, *, final: bool) -> None:
+        """Store the confirmed position if it moved.
+
+        A temporary failure is only noted (the next commit carries the position);
+        a permanent one (another writer) fails the sink unless it is ending anyway.
+        """
+        pipeline = self._pipeline
+        assert pipeline is not None
+        confirmed = pipeline.confirmed
+        if not self._policy.enabled or confirmed is None or confirmed == self._committed:
+            # Nothing new is confirmed yet: stay due while records are in flight, so
+            # the commit happens as soon as the broker confirms them.
+            if pipeline.tracker.in_flight == 0:
+                self._policy.committed()
+            return
+        try:
+            store.save(Checkpoint(confirmed))
+        except EngineError as exc:
+            self._last_error = f"checkpoint not stored: {exc}"
+            self._policy.committed()  # try again after the next interval, not every loop
+            if isinstance(exc, PermanentError) and not final:
+                raise
+            return
+        self._committed = confirmed
+        self._policy.committed()
+        self._listener.on_checkpoint(self.name, confirmed.log_position)
+
+    def _drop_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.stop(join_timeout=1.0)
+
+    def _finish(self, store: CheckpointStore) -> None:
+        pipeline = self._pipeline
+        assert pipeline is not None
+        self._set_state(SinkState.DEACTIVATING, None)
+        self._drop_reader()
+        pipeline.settle(lambda: False, limit_s=10.0)
+        self._report()
+        self._commit(store, final=True)
+        pipeline.close(0)
+        self._set_state(SinkState.STOPPED, None)
+
+    def _fail(self, store: CheckpointStore, exc: PermanentError) -> None:
+        pipeline = self._pipeline
+        assert pipeline is not None
+        self._drop_reader()
+        self._last_error = str(exc)
+        # Whatever was confirmed before the failure may still be committed: it
+        # never passes the failed event.
+        pipeline.settle(lambda: False, limit_s=5.0)
+        self._report()
+        self._commit(store, final=True)
+        pipeline.close(0)
+        self._set_state(SinkState.FAILED, str(exc))

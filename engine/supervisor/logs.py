@@ -1,0 +1,134 @@
+"""The engine's event log: one line per event worth knowing about.
+
+Events: a sink started / stopped / failed / rolled back, a reload plan, a file
+rejected (one line per diagnostic, with its file:line:column), shutdown. Lines are
+plain text by default (``time LEVEL event key=value ...``) or one JSON object per
+line with ``--log-format json``.
+
+Nothing secret is ever written: settings only reach a line through
+``engine.config.masking.mask_settings``, and only a few chosen keys are shown.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+from engine.model import Diagnostic, SinkDefinition
+
+if TYPE_CHECKING:
+    from engine.supervisor.plan import Plan
+    from engine.supervisor.results import ReloadResult
+
+_SHOWN_SETTINGS = ("topic", "bootstrapServers", "authentication:securityProtocol")
+
+
+def _masked(definition: SinkDefinition) -> dict[str, Any]:
+    from engine.config.masking import mask_settings
+
+    masked: dict[str, Any] = mask_settings(definition.plain_settings())
+    return masked
+
+
+class EventLog:
+    def __init__(self, stream: TextIO | None = None, fmt: str = "text") -> None:
+        if fmt not in ("text", "json"):
+            raise ValueError(f"unknown log format {fmt!r} (text or json)")
+        self._stream = stream
+        self._fmt = fmt
+        self._lock = threading.Lock()  # lines from worker threads must not interleave
+
+    @classmethod
+    def quiet(cls) -> EventLog:
+        return cls(stream=None)
+
+    # ---------------------------------------------------------------- writing
+    def emit(self, level: str, event: str, **fields: Any) -> None:
+        if self._stream is None:
+            return
+        now = time.time()
+        if self._fmt == "json":
+            body = {"ts": round(now, 3), "level": level, "event": event}
+            body.update({k: v for k, v in fields.items() if v is not None})
+            line = json.dumps(body, default=str, separators=(",", ":"))
+        else:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            parts = [f"{stamp}.{int(now % 1 * 1000):03d}Z", f"{level:<5}", event]
+            for key, value in fields.items():
+                if value is None:
+                    continue
+                text = str(value)
+                if " " in text or not text:
+                    text = json.dumps(text)
+                parts.append(f"{key}={text}")
+            line = " ".join(parts)
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+
+    # ----------------------------------------------------------------- events
+    def engine_started(self, sinks: int, status_addr: str | None) -> None:
+        self.emit("INFO", "engine.started", sinks=sinks, status=status_addr)
+
+    def sink_started(self, definition: SinkDefinition) -> None:
+        masked = _masked(definition)
+        self.emit(
+            "INFO",
+            "sink.started",
+            name=definition.name,
+            file=definition.source_file or None,
+            digest=definition.digest,
+            **{k.replace(":", "."): masked.get(k) for k in _SHOWN_SETTINGS},
+        )
+
+    def sink_stopped(self, name: str, *, stuck: bool = False) -> None:
+        if stuck:
+            self.emit("ERROR", "sink.stuck", name=name, note="did not stop within the deadline")
+        else:
+            self.emit("INFO", "sink.stopped", name=name)
+
+    def sink_failed(self, name: str, error: str) -> None:
+        self.emit("ERROR", "sink.failed", name=name, error=error)
+
+    def rollback(self, name: str, error: str) -> None:
+        self.emit("WARN", "sink.rolled_back", name=name, error=error)
+
+    def file_rejected(self, path: str, diagnostics: Sequence[Diagnostic]) -> None:
+        if not diagnostics:
+            self.emit("ERROR", "file.rejected", file=path)
+        for d in diagnostics:
+            where = d.location.format() if d.location else path
+            self.emit("ERROR", "file.rejected", file=path, at=where, diagnostic=d.format())
+
+    def reload_plan(self, plan: Plan) -> None:
+        self.emit(
+            "INFO",
+            "reload.plan",
+            added=",".join(d.name for d in plan.added) or None,
+            changed=",".join(c.name for c in plan.changed) or None,
+            removed=",".join(d.name for d in plan.removed) or None,
+            unchanged=len(plan.unchanged),
+        )
+
+    def reload_done(self, result: ReloadResult) -> None:
+        if result.outcome.value == "unchanged":
+            return
+        self.emit(
+            "INFO" if result.outcome.value == "applied" else "WARN",
+            "reload.done",
+            outcome=result.outcome.value,
+            rejected=",".join(result.rejected_files) or None,
+            rolled_back=",".join(r.name for r in result.rolled_back) or None,
+            seconds=round(result.duration_s, 3),
+        )
+
+    def shutting_down(self, sinks: int, deadline: float) -> None:
+        self.emit("INFO", "engine.stopping", sinks=sinks, deadline_s=deadline)
+
+
+def stderr_log(fmt: str = "text") -> EventLog:
+    return EventLog(sys.stderr, fmt)

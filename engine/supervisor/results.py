@@ -1,0 +1,116 @@
+"""Values the supervisor hands out: one reload's outcome, one sink's view, a shutdown.
+
+They are frozen snapshots: the status server and the CLI read them from other
+threads without locks, and nothing in them refers back to a live worker.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.model import Diagnostic
+from engine.supervisor.plan import Plan
+
+
+class ReloadOutcome(enum.Enum):
+    APPLIED = "applied"  # every file applied, every new definition started
+    PARTIAL = "partial"  # some files rejected or some sinks rolled back, the rest applied
+    UNCHANGED = "unchanged"  # nothing to do (also: a rejected file still unchanged)
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """A changed sink whose new definition could not start; the old one runs again."""
+
+    name: str
+    error: str
+    source_file: str
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    at: float  # wall-clock seconds
+    plan: Plan
+    outcome: ReloadOutcome
+    rejected_files: tuple[str, ...] = ()
+    rolled_back: tuple[Rollback, ...] = ()
+    failed_to_start: tuple[str, ...] = ()  # added sinks that failed (nothing to roll back to)
+    issues: tuple[Diagnostic, ...] = ()
+    stuck: tuple[str, ...] = ()  # old workers that did not stop within the deadline
+    duration_s: float = 0.0
+
+    def issue_lines(self) -> list[str]:
+        """Every issue as a compiler-style line (notes on their own lines)."""
+        return [d.format() for d in self.issues]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "outcome": self.outcome.value,
+            "added": [d.name for d in self.plan.added],
+            "changed": [c.name for c in self.plan.changed],
+            "removed": [d.name for d in self.plan.removed],
+            "unchanged": len(self.plan.unchanged),
+            "rejected_files": list(self.rejected_files),
+            "rolled_back": [{"name": r.name, "error": r.error} for r in self.rolled_back],
+            "failed_to_start": list(self.failed_to_start),
+            "stuck": list(self.stuck),
+            "issues": self.issue_lines(),
+            "duration_s": round(self.duration_s, 4),
+        }
+
+
+@dataclass(frozen=True)
+class SinkView:
+    """What the status endpoint shows for one sink."""
+
+    name: str
+    state: str  # a SinkState name, or DISABLED for a sink switched off in its file
+    reason: str | None
+    digest: str
+    source_file: str
+    enabled: bool
+    read: int = 0
+    delivered: int = 0
+    failed: int = 0
+    last_delivered_position: int | None = None
+    checkpoint_position: int | None = None
+    last_error: str | None = None
+    issues: tuple[str, ...] = ()  # compiler lines of its file's current rejection, if any
+    restarts: int = 0  # how many times a reload replaced this sink's worker
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, head_position: int | None = None) -> dict[str, Any]:
+        lag: int | None = None
+        if head_position is not None:
+            done = self.last_delivered_position
+            if done is None:
+                done = self.checkpoint_position
+            lag = max(0, head_position - done) if done is not None else None
+        return {
+            "name": self.name,
+            "state": self.state,
+            "reason": self.reason,
+            "enabled": self.enabled,
+            "digest": self.digest,
+            "source_file": self.source_file,
+            "read": self.read,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "last_delivered_position": self.last_delivered_position,
+            "checkpoint_position": self.checkpoint_position,
+            "head_position": head_position,
+            "lag": lag,
+            "last_error": self.last_error,
+            "issues": list(self.issues),
+            "restarts": self.restarts,
+        }
+
+
+@dataclass(frozen=True)
+class ShutdownResult:
+    stopped: tuple[str, ...]
+    stuck: tuple[str, ...]
+    duration_s: float

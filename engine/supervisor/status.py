@@ -1,0 +1,199 @@
+"""Status and metrics over HTTP (stdlib ``http.server`` in a daemon thread).
+
+Endpoints (JSON unless said otherwise):
+
+* ``GET /sinks``: every sink's view plus the last reload result.
+* ``GET /sinks/<name>``: one sink: state, definition digest, source file, last
+  delivered position, lag to the head of ``$all``, delivered/failed counts, last
+  error, the issues of its file while that file is rejected, and the last reload
+  result with its issues as compiler-style lines. 404 for an unknown name.
+* ``GET /healthz``: 200 while the process serves requests.
+* ``GET /readyz``: 200 when every enabled sink is RUNNING, else 503 with the
+  sinks that are not.
+* ``GET /metrics``: Prometheus text format.
+
+The head of ``$all`` is read by a background poller every ``head_interval``
+seconds, never per request, so scraping cannot load KurrentDB. The server binds
+to loopback by default (127.0.0.1:7781).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+from engine.supervisor.metrics import CONTENT_TYPE, EngineMetrics
+from engine.supervisor.results import ReloadResult, SinkView
+
+DEFAULT_ADDR = "127.0.0.1:7781"
+
+
+class SinkSource(Protocol):
+    """What the server reads: the supervisor (or anything shaped like it)."""
+
+    def views(self) -> list[SinkView]: ...
+
+    @property
+    def last_reload(self) -> ReloadResult | None: ...
+
+
+def parse_addr(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"not a host:port address: {text!r}")
+    return (host.strip("[]") or "127.0.0.1"), int(port)
+
+
+class HeadPoller:
+    """Keeps the latest head position of $all, refreshed in the background."""
+
+    def __init__(self, read_head: Callable[[], int], interval: float = 5.0) -> None:
+        self._read_head = read_head
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.position: int | None = None
+        self.error: str | None = None
+        self.on_refresh: Callable[[int | None], None] | None = None
+
+    def refresh(self) -> None:
+        try:
+            self.position = self._read_head()
+            self.error = None
+        except Exception as exc:  # a dead server must not kill the poller; report it
+            self.error = str(exc)
+        if self.on_refresh is not None:
+            self.on_refresh(self.position)
+
+    def start(self) -> None:
+        def loop() -> None:
+            while not self._stop.is_set():
+                self.refresh()
+                self._stop.wait(self._interval)
+
+        self._thread = threading.Thread(target=loop, name="head-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def kurrentdb_head_reader(url: str) -> Callable[[], int]:
+    """A head reader keeping one client open (imports the adapter lazily)."""
+    from engine.adapters.kurrentdb import KurrentClient
+
+    client = KurrentClient(url)
+    return client.head_position
+
+
+class StatusServer:
+    def __init__(
+        self,
+        source: SinkSource,
+        metrics: EngineMetrics | None = None,
+        addr: str = DEFAULT_ADDR,
+        head: HeadPoller | None = None,
+    ) -> None:
+        self.source = source
+        self.metrics = metrics
+        self.head = head
+        host, port = parse_addr(addr)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                code, body, ctype = server.respond(self.path)
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # requests are not events of interest
+
+        self._httpd = ThreadingHTTPServer((host, port), Handler)
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+        if head is not None and metrics is not None:
+            head.on_refresh = self._publish_lag
+
+    @property
+    def address(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"{host!s}:{port}"
+
+    def start(self) -> None:
+        if self.head is not None:
+            self.head.start()
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="status-http", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self.head is not None:
+            self.head.stop()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _head_position(self) -> int | None:
+        return self.head.position if self.head is not None else None
+
+    def _publish_lag(self, head: int | None) -> None:
+        if self.metrics is None:
+            return
+        views = self.source.views()
+        self.metrics.set_lag({v.name: v.to_json(head)["lag"] for v in views})
+        self.metrics.forget({v.name for v in views})
+
+    # ----------------------------------------------------------------- routing
+    def respond(self, raw_path: str) -> tuple[int, bytes, str]:
+        path = raw_path.split("?", 1)[0].rstrip("/") or "/"
+        if path == "/healthz":
+            return _json(200, {"status": "ok"})
+        if path == "/readyz":
+            views = [v for v in self.source.views() if v.enabled]
+            waiting = {v.name: v.state for v in views if v.state != "RUNNING"}
+            code = 503 if waiting else 200
+            return _json(code, {"ready": not waiting, "sinks": len(views), "not_running": waiting})
+        if path == "/metrics":
+            if self.metrics is None:
+                return _json(404, {"error": "metrics are not enabled"})
+            return 200, self.metrics.render(), CONTENT_TYPE
+        if path == "/sinks":
+            head = self._head_position()
+            return _json(
+                200,
+                {
+                    "sinks": [v.to_json(head) for v in self.source.views()],
+                    "head_position": head,
+                    "head_error": self.head.error if self.head is not None else None,
+                    "last_reload": _reload(self.source.last_reload),
+                },
+            )
+        if path.startswith("/sinks/"):
+            name = unquote(path[len("/sinks/") :])
+            for view in self.source.views():
+                if view.name == name:
+                    body = view.to_json(self._head_position())
+                    body["last_reload"] = _reload(self.source.last_reload)
+                    return _json(200, body)
+            return _json(404, {"error": f"no sink named {name!r}"})
+        return _json(404, {"error": f"unknown path {path!r}"})
+
+
+def _reload(result: ReloadResult | None) -> dict[str, Any] | None:
+    return result.to_json() if result is not None else None
+
+
+def _json(code: int, body: Any) -> tuple[int, bytes, str]:
+    return code, json.dumps(body, indent=1).encode() + b"\n", "application/json"

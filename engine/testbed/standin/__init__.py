@@ -1,0 +1,13 @@
+"""KurrentDB-protocol stand-in: test and sandbox support, not a database.
+
+A gRPC server built from the protocol modules esdbclient ships, over an event log kept in
+memory (optionally journalled to a directory), that the unmodified esdbclient uses as it
+would use KurrentDB. :class:`StandIn` runs in this process (fast tests);
+:class:`StandInProcess` runs ``python -m engine.testbed.standin`` in its own process
+(benchmarks, fault tests). See ``server.py`` and ``process.py`` for the guarantees.
+"""
+
+from engine.testbed.standin.process import StandInProcess
+from engine.testbed.standin.server import StandIn
+
+__all__ = ["StandIn", "StandInProcess"]

@@ -1,0 +1,62 @@
+"""esdbclient exceptions become TemporaryError or PermanentError."""
+
+from __future__ import annotations
+
+import pytest
+from esdbclient import exceptions as esdb
+
+from engine.adapters.kurrentdb import KurrentClient, translate
+from engine.errors import PermanentError, TemporaryError
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        esdb.ServiceUnavailable("gone"),
+        esdb.DeadlineExceeded("slow"),
+        esdb.GrpcDeadlineExceeded("slow"),
+        esdb.SSLError("handshake"),
+        esdb.AbortedByServer("bye"),
+        esdb.NodeIsNotLeader("follower"),
+        esdb.DiscoveryFailed("no gossip"),
+        ConnectionResetError("reset"),
+    ],
+)
+def test_connection_problems_are_temporary(exc: BaseException) -> None:
+    error = translate(exc, "reading $all")
+    assert isinstance(error, TemporaryError)
+    assert str(error).startswith("kurrentdb: reading $all: ")
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        esdb.AccessDeniedError("no"),
+        esdb.BadRequestError("bad"),
+        esdb.WrongCurrentVersion("v"),
+        esdb.StreamIsDeleted("deleted"),
+        esdb.MaximumAppendSizeExceededError("big"),
+        esdb.UnknownError("?"),
+    ],
+)
+def test_other_failures_are_permanent(exc: BaseException) -> None:
+    assert isinstance(translate(exc, "appending"), PermanentError)
+
+
+def test_exact_text() -> None:
+    error = translate(esdb.ServiceUnavailable("connection refused"), "subscribing")
+    assert str(error) == "kurrentdb: subscribing: ServiceUnavailable: connection refused"
+
+
+def test_invalid_connection_string_is_permanent() -> None:
+    with pytest.raises(PermanentError, match="kurrentdb: invalid connection string"):
+        KurrentClient("http://nowhere")
+
+
+def test_unreachable_server_is_temporary() -> None:
+    client = KurrentClient("esdb://127.0.0.1:1?Tls=false")
+    try:
+        with pytest.raises(TemporaryError, match="ServiceUnavailable"):
+            client.head_position()
+    finally:
+        client.close()

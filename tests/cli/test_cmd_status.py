@@ -1,0 +1,78 @@
+"""`sinks status` reads a running engine's status endpoint and prints a table."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from engine.cli.main import main
+from engine.supervisor.results import SinkView
+from engine.supervisor.status import StatusServer
+
+
+class Source:
+    last_reload = None
+
+    def __init__(self, views: list[SinkView]) -> None:
+        self._views = views
+
+    def views(self) -> list[SinkView]:
+        return self._views
+
+
+@pytest.fixture
+def engine_addr() -> Iterator[str]:
+    views = [
+        SinkView(
+            name="orders",
+            state="RUNNING",
+            reason=None,
+            digest="abc",
+            source_file="sinks.d/o.yaml",
+            enabled=True,
+            delivered=120,
+            failed=0,
+            last_delivered_position=98765,
+        ),
+        SinkView(
+            name="payments-eu",
+            state="FAILED",
+            reason="x",
+            digest="def",
+            source_file="sinks.d/p.yaml",
+            enabled=True,
+            delivered=3,
+            failed=2,
+            last_error="kafka: topic authorization failed\nfor payments",
+        ),
+    ]
+    server = StatusServer(Source(views), None, "127.0.0.1:0")
+    server.start()
+    yield server.address
+    server.stop()
+
+
+def test_prints_a_table(engine_addr: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--addr", engine_addr]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "NAME         STATE    DELIVERED  FAILED  POSITION  LAG  LAST ERROR",
+        "orders       RUNNING  120        0       98765     -    -",
+        "payments-eu  FAILED   3          2       -         -    kafka: topic authorization "
+        "failed for payments",
+    ]
+
+
+def test_json_output(engine_addr: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--addr", engine_addr, "--json"]) == 0
+    assert '"name": "payments-eu"' in capsys.readouterr().out
+
+
+def test_no_engine_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main(["status", "--addr", f"127.0.0.1:{port}"]) == 1
+    assert f"no engine answers at 127.0.0.1:{port}" in capsys.readouterr().err

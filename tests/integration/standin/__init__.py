@@ -1,0 +1,1 @@
+"""Conformance tests of the KurrentDB-protocol stand-in, driven through esdbclient."""

@@ -1,0 +1,163 @@
+"""Catch-up subscriptions: start positions, caught-up, checkpoints, live events, drops."""
+
+from __future__ import annotations
+
+import pytest
+from esdbclient.events import CaughtUp, Checkpoint
+from esdbclient.exceptions import ServiceUnavailable
+
+from tests.integration.standin.helpers import (
+    append,
+    checkpoints,
+    events,
+    has_caught_up,
+    head,
+    recorded,
+    take,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_subscribe_to_all_starts_after_the_given_position(kurrentdb):
+    client = kurrentdb.client()
+    stream = kurrentdb.unique("orders")
+    append(client, stream, events("OrderPlaced", 3))
+    positions = [e.commit_position for e in client.get_stream(stream)]
+
+    subscription = client.subscribe_to_all(
+        commit_position=positions[0], include_caught_up=True, timeout=20
+    )
+    items = take(subscription, has_caught_up)
+    subscription.stop()
+    assert [e.commit_position for e in recorded(items, {stream})] == positions[1:]
+
+
+def test_subscribe_to_stream_starts_after_the_given_revision(kurrentdb):
+    client = kurrentdb.client()
+    stream = kurrentdb.unique("orders")
+    append(client, stream, events("OrderPlaced", 4))
+    subscription = client.subscribe_to_stream(
+        stream, stream_position=1, include_caught_up=True, timeout=20
+    )
+    items = take(subscription, has_caught_up)
+    subscription.stop()
+    assert [e.stream_position for e in recorded(items)] == [2, 3]
+    assert isinstance(items[-1], CaughtUp)
+
+
+def test_caught_up_comes_after_history_and_live_events_follow(kurrentdb):
+    client = kurrentdb.client()
+    stream = kurrentdb.unique("orders")
+    start = head(client)
+    append(client, stream, events("OrderPlaced", 2))
+    subscription = client.subscribe_to_all(
+        commit_position=start,
+        filter_include=[stream],
+        filter_by_stream_name=True,
+        include_caught_up=True,
+        timeout=20,
+    )
+    history = take(subscription, has_caught_up)
+    assert [e.stream_position for e in recorded(history)] == [0, 1]
+    append(client, stream, events("OrderPlaced", 2))
+    live = take(subscription, lambda items: len(recorded(items)) >= 2)
+    subscription.stop()
+    assert [e.stream_position for e in recorded(live)] == [2, 3]
+    assert not has_caught_up(live)
+
+
+def test_stream_subscription_receives_live_events(kurrentdb):
+    client = kurrentdb.client()
+    stream = kurrentdb.unique("orders")
+    subscription = client.subscribe_to_stream(stream, include_caught_up=True, timeout=20)
+    assert isinstance(next(iter(subscription)), CaughtUp)
+    append(client, stream, events("OrderPlaced", 2))
+    live = take(subscription, lambda items: len(recorded(items)) >= 2)
+    subscription.stop()
+    assert [e.stream_position for e in recorded(live)] == [0, 1]
+
+
+def test_filtered_subscription_checkpoints_even_when_the_filter_rarely_matches(kurrentdb):
+    client = kurrentdb.client()
+    prefix = kurrentdb.unique("ckpt")
+    start = head(client)
+    append(client, f"{prefix}-noise", events("Noise", 100))
+    append(client, f"{prefix}-wanted", events("Wanted", 1))
+    subscription = client.subscribe_to_all(
+        commit_position=start,
+        filter_include=["Wanted"],
+        include_checkpoints=True,
+        include_caught_up=True,
+        window_size=5,
+        checkpoint_interval_multiplier=2,
+        timeout=30,
+    )
+    history = take(subscription, has_caught_up)
+    wanted = recorded(history, {f"{prefix}-wanted"})
+    assert [e.type for e in wanted] == ["Wanted"]
+    seen = checkpoints(history)
+    assert seen, "a filtered subscription reports checkpoints while it scans past non-matches"
+    first_event_position = client.get_stream(f"{prefix}-noise", limit=1)[0].commit_position
+    assert all(start < c.commit_position <= wanted[0].commit_position for c in seen)
+    assert seen[0].commit_position >= first_event_position
+    assert [c.commit_position for c in seen] == sorted(c.commit_position for c in seen)
+
+    # Live: only non-matching events arrive, yet the checkpoint moves past them.
+    last_noise = append(client, f"{prefix}-noise", events("Noise", 100))
+    live = take(
+        subscription,
+        lambda items: any(
+            isinstance(i, Checkpoint) and i.commit_position > wanted[0].commit_position
+            for i in items
+        ),
+    )
+    subscription.stop()
+    assert recorded(live, {f"{prefix}-wanted", f"{prefix}-noise"}) == []
+    assert wanted[0].commit_position < checkpoints(live)[-1].commit_position <= last_noise
+
+
+def test_checkpoints_are_not_surfaced_unless_asked_for(kurrentdb):
+    client = kurrentdb.client()
+    prefix = kurrentdb.unique("ckpt")
+    start = head(client)
+    append(client, f"{prefix}-noise", events("Noise", 60))
+    subscription = client.subscribe_to_all(
+        commit_position=start,
+        filter_include=["Wanted"],
+        include_caught_up=True,
+        window_size=5,
+        checkpoint_interval_multiplier=1,
+        timeout=20,
+    )
+    items = take(subscription, has_caught_up)
+    subscription.stop()
+    assert checkpoints(items) == []
+    assert isinstance(items[-1], CaughtUp)
+
+
+def test_dropped_subscription_raises_service_unavailable_while_iterating(kurrentdb):
+    client = kurrentdb.client()
+    stream = kurrentdb.unique("orders")
+    append(client, stream, events("OrderPlaced", 1))
+    subscription = client.subscribe_to_stream(stream, include_caught_up=True, timeout=20)
+    items = take(subscription, has_caught_up)
+    assert len(recorded(items)) == 1
+    kurrentdb.drop_subscriptions()
+    with pytest.raises(ServiceUnavailable):
+        next(iter(subscription))
+    # The server keeps serving: a new subscription works.
+    again = client.subscribe_to_stream(stream, include_caught_up=True, timeout=20)
+    assert len(recorded(take(again, has_caught_up))) == 1
+    again.stop()
+
+
+def test_dropped_subscriptions_in_the_process_variant(kurrentdb_process):
+    client = kurrentdb_process.client()
+    stream = kurrentdb_process.unique("orders")
+    append(client, stream, events("OrderPlaced", 1))
+    subscription = client.subscribe_to_all(include_caught_up=True, timeout=20)
+    take(subscription, has_caught_up)
+    kurrentdb_process.drop_subscriptions()
+    with pytest.raises(ServiceUnavailable):
+        next(iter(subscription))

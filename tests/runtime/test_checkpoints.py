@@ -1,0 +1,63 @@
+"""Checkpoint encoding and the autocommit policy (no server needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import PermanentError
+from engine.runtime.checkpoints import (
+    Checkpoint,
+    CommitPolicy,
+    _decode,
+    _encode,
+    checkpoint_stream,
+)
+from engine.runtime.tracker import Position
+
+
+def test_stream_name() -> None:
+    assert checkpoint_stream("orders") == "$connectors/orders/checkpoints"
+
+
+@pytest.mark.parametrize(
+    "checkpoint",
+    [Checkpoint(None), Checkpoint(Position(1234)), Checkpoint(Position(99, 7))],
+)
+def test_round_trip(checkpoint: Checkpoint) -> None:
+    assert _decode(_encode(checkpoint), "s") == checkpoint
+
+
+def test_encoding_is_plain_json() -> None:
+    assert _encode(Checkpoint(Position(5, 2))) == b'{"logPosition":5,"streamRevision":2}'
+
+
+def test_unreadable_checkpoint_is_a_clear_error() -> None:
+    with pytest.raises(PermanentError, match="checkpoint stream 's' holds an unreadable event"):
+        _decode(b"not json", "s")
+
+
+def test_records_threshold_comes_first() -> None:
+    policy = CommitPolicy(True, interval_ms=60_000, records_threshold=3)
+    start = 1000.0
+    policy.committed(start)
+    policy.count(2)
+    assert not policy.due(start + 1)
+    policy.count(1)
+    assert policy.due(start + 1)
+    policy.committed(start + 1)
+    assert not policy.due(start + 2)
+
+
+def test_interval_comes_first() -> None:
+    policy = CommitPolicy(True, interval_ms=500, records_threshold=1000)
+    policy.committed(10.0)
+    policy.count(5)
+    assert not policy.due(10.4)
+    assert policy.due(10.5)
+    assert policy.seconds_left(10.2) == pytest.approx(0.3)
+
+
+def test_disabled_never_due() -> None:
+    policy = CommitPolicy(False, interval_ms=0, records_threshold=1)
+    policy.count(100)
+    assert not policy.due()

@@ -1,0 +1,70 @@
+"""Event log lines: plain text and JSON, locations on rejections, no secrets."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from engine.model import Diagnostic, Location, SinkDefinition
+from engine.supervisor.logs import EventLog
+from engine.supervisor.plan import Change, Plan
+
+SECRET = "hunter2-very-secret"
+
+
+def definition() -> SinkDefinition:
+    return SinkDefinition(
+        name="orders",
+        settings={
+            "topic": "orders",
+            "bootstrapServers": "127.0.0.1:9092",
+            "authentication:securityProtocol": "SaslPlaintext",
+            "authentication:username": "svc",
+            "authentication:password": SECRET,
+        },
+        source_file="sinks.d/orders.yaml",
+    )
+
+
+def test_text_lines() -> None:
+    out = io.StringIO()
+    log = EventLog(out, "text")
+    d = definition()
+    log.sink_started(d)
+    log.file_rejected(
+        "sinks.d/bad.yaml",
+        [
+            Diagnostic(
+                Location("sinks.d/bad.yaml", 12, 5), "'zsdt' is not one of ...", "compression:type"
+            )
+        ],
+    )
+    log.reload_plan(Plan(changed=(Change("orders", d, d),), unchanged=(d, d)))
+    log.sink_stopped("hung", stuck=True)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4
+    started = lines[0].split(None, 2)[2]
+    assert started == (
+        f"sink.started name=orders file=sinks.d/orders.yaml digest={d.digest} topic=orders "
+        "bootstrapServers=127.0.0.1:9092 authentication.securityProtocol=SaslPlaintext"
+    )
+    assert " ERROR file.rejected file=sinks.d/bad.yaml at=sinks.d/bad.yaml:12:5 " in lines[1]
+    assert "compression:type: 'zsdt' is not one of ..." in lines[1]
+    assert lines[2].endswith("reload.plan changed=orders unchanged=2")
+    assert "sink.stuck name=hung" in lines[3]
+    assert SECRET not in out.getvalue()
+
+
+def test_json_lines() -> None:
+    out = io.StringIO()
+    EventLog(out, "json").sink_started(definition())
+    record = json.loads(out.getvalue())
+    assert record["event"] == "sink.started"
+    assert record["level"] == "INFO"
+    assert record["name"] == "orders"
+    assert record["topic"] == "orders"
+    assert SECRET not in out.getvalue()
+
+
+def test_quiet_log_writes_nothing() -> None:
+    EventLog.quiet().sink_started(definition())  # must not fail without a stream

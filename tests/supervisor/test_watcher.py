@@ -1,0 +1,60 @@
+"""Watcher and SIGHUP turn into reload requests on one queue."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.supervisor.watcher import ReloadQueue, Watcher, install_sighup
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[tuple[Path, ReloadQueue]]:
+    (tmp_path / "_values").mkdir()
+    queue = ReloadQueue()
+    watcher = Watcher([tmp_path], queue, debounce_ms=100)
+    watcher.start()
+    assert watcher.ready.is_set()
+    yield tmp_path, queue
+    watcher.stop()
+
+
+def test_a_burst_of_writes_is_one_request(watched: tuple[Path, ReloadQueue]) -> None:
+    root, queue = watched
+    for i in range(5):
+        (root / "orders.yaml").write_text(f"name: orders\n# edit {i}\n")
+    reasons = queue.take(timeout=10)
+    assert reasons == ["files changed: orders.yaml"]
+    assert queue.take(timeout=0.5) == []  # nothing left over from the burst
+
+
+def test_values_folder_changes_and_config_tests_ignored(watched: tuple[Path, ReloadQueue]) -> None:
+    root, queue = watched
+    (root / "orders.test.yaml").write_text("cases: []\n")
+    assert queue.take(timeout=1.0) == []
+    (root / "_values" / "prod.yaml").write_text("topic: x\n")
+    assert queue.take(timeout=10) == ["files changed: prod.yaml"]
+
+
+def test_sighup_posts_a_request() -> None:
+    assert threading.current_thread() is threading.main_thread()
+    queue = ReloadQueue()
+    previous = signal.getsignal(signal.SIGHUP)
+    install_sighup(queue)
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert queue.take(timeout=5) == ["SIGHUP"]
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_stop_wakes_a_waiting_taker() -> None:
+    queue = ReloadQueue()
+    threading.Timer(0.05, queue.stop).start()
+    assert queue.take(timeout=10) == []
+    assert queue.stopping

@@ -1,0 +1,1 @@
+"""Tests of the test bed: the Kafka broker launcher and the sandbox."""
