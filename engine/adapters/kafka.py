@@ -39,13 +39,15 @@ Error classification (``classify``): the seed's transient codes
 (``_ALL_BROKERS_DOWN``, ``OUT_OF_ORDER_SEQUENCE_NUMBER``,
 ``TRANSACTION_COORDINATOR_FENCED``, ``UNKNOWN_PRODUCER_ID``) plus two that only
 mean "the broker could not be reached in time" (``_MSG_TIMED_OUT``,
-``_TRANSPORT``) and any error librdkafka itself flags retriable become
+``_TRANSPORT``), the engine's own purge of messages queued behind a failed one
+(``_PURGE_QUEUE``, ``_PURGE_INFLIGHT``) and any error librdkafka flags retriable become
 ``TemporaryError``; everything else (message too large, authorisation, unknown
 topic, fatal producer state, ...) becomes ``PermanentError``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
@@ -76,6 +78,10 @@ TRANSIENT_CODES: frozenset[int] = frozenset(
         KafkaError.UNKNOWN_PRODUCER_ID,
         KafkaError._MSG_TIMED_OUT,
         KafkaError._TRANSPORT,
+        # Reported for messages the engine itself dropped from the queue behind a
+        # failed one (``purge_queue``): they are sent again with the window.
+        KafkaError._PURGE_QUEUE,
+        KafkaError._PURGE_INFLIGHT,
     }
 )
 
@@ -157,12 +163,14 @@ class KafkaProducer:
         config.update(extra or {})
         self._on_ok = on_ok
         self._on_error = on_error
+        self._closed = False
         self._errors: list[EngineError] = []
         # Set when this producer cannot deliver anything any more: a fatal error, or
         # credentials/authorisation the broker refuses (librdkafka would otherwise
         # keep retrying until every message times out).
         self.broken: EngineError | None = None
         config["error_cb"] = self._on_client_error
+        self._producer: Any
         try:
             self._producer = Producer(config)
         except KafkaException as exc:
@@ -224,15 +232,60 @@ class KafkaProducer:
         except KafkaException as exc:
             raise _translate(exc) from exc
 
+    def purge_queue(self) -> None:
+        """Fail every message not yet sent (reported as purged), so none of them can
+        reach the broker after an earlier one failed; sent ones still get reports."""
+        with contextlib.suppress(KafkaException):
+            self._producer.purge(in_queue=True, in_flight=False, blocking=False)
+
     def pending(self) -> int:
         return len(self._producer)
 
     def close(self, timeout: float = 5.0) -> int:
-        """Flush for a bounded time; messages still queued afterwards are abandoned."""
+        """Flush for a bounded time, then let the client go (no more reconnects).
+
+        Messages still queued afterwards are abandoned; returns how many.
+        """
+        if self._closed:
+            return 0
         try:
-            return int(self._producer.flush(timeout))
+            remaining = int(self._producer.flush(timeout))
         except KafkaException:
-            return len(self._producer)
+            remaining = len(self._producer)
+        self._closed = True
+        # Break the cycle client → callbacks → self so the client's threads end now,
+        # not whenever the garbage collector gets to it.
+        self._producer = _ClosedProducer()
+        self._on_ok = _ignore_ok
+        self._on_error = _ignore_error
+        return remaining
+
+
+class _ClosedProducer:
+    """Stands in for a closed client: nothing queued, nothing to report."""
+
+    def produce(self, *_args: Any, **_kwargs: Any) -> None:
+        raise PermanentError("kafka: the producer is closed")
+
+    def poll(self, _timeout: float = 0.0) -> int:
+        return 0
+
+    def flush(self, _timeout: float = 0.0) -> int:
+        return 0
+
+    def purge(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _ignore_ok(_token: int) -> None:
+    """Reports after close are of no interest."""
+
+
+def _ignore_error(_token: int, _error: EngineError) -> None:
+    """Reports after close are of no interest."""
 
 
 def _translate(exc: KafkaException) -> EngineError:

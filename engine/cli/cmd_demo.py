@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--kafka", metavar="BOOTSTRAP", help="use this Kafka instead of starting a local broker"
     )
     p.add_argument(
-        "--kurrentdb", metavar="URL", help="use this KurrentDB (default: $KURRENTDB_URL, else a local stand-in)"
+        "--kurrentdb",
+        metavar="URL",
+        help="use this KurrentDB (default: $KURRENTDB_URL, else a local stand-in)",
     )
     p.set_defaults(handler=run)
 

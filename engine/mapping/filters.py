@@ -1,7 +1,7 @@
 """Which events a sink reads: the subscription plan, and a pure copy of the server's filter.
 
-``plan_subscription(settings)`` turns ``subscription:filter:scope`` ×
-``filterType`` × ``expression`` into a ``SubscriptionPlan``: either one stream
+``plan_subscription(settings)`` turns ``subscription:filter:scope``,
+``filterType`` and ``expression`` into a ``SubscriptionPlan``: either one stream
 (``stream_name``) or ``$all`` with a server-side regex filter, plus an optional
 JSONPath query that the engine evaluates itself. ``ServerFilter`` evaluates a plan
 the way the server would, so config tests can run without servers.
@@ -111,7 +111,7 @@ def search_pattern(user_regex: str) -> str:
     check_regex(user_regex)
     flags = _LEADING_FLAGS.match(user_regex)
     if flags is not None:
-        inner = f"(?{flags.group(1)}:{user_regex[flags.end():]})"
+        inner = f"(?{flags.group(1)}:{user_regex[flags.end() :]})"
     else:
         inner = f"(?:{user_regex})"
     return f"(?:[\\s\\S]*?{inner}{_ANY})"

@@ -91,6 +91,6 @@ class JsonPathFilter:
         self.expression = expression
         self._query = compile_query(expression)
 
-    def matches(self, document: Mapping[str, Any]) -> bool:
+    def matches(self, document: dict[str, Any]) -> bool:
         # finditer stops at the first node: no need to build the whole node list.
         return next(iter(self._query.finditer(document)), None) is not None

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from engine.adapters.kurrentdb import KurrentClient, encode_json
 from engine.errors import PermanentError
 from engine.runtime.tracker import Position
+from engine.settings import InitialPosition
 
 CHECKPOINT_EVENT_TYPE = "$checkpoint"
 MAX_COUNT = 10
@@ -118,6 +119,42 @@ class CommitPolicy:
     def committed(self, now: float | None = None) -> None:
         self._records = 0
         self._last = time.monotonic() if now is None else now
+
+
+@dataclass(frozen=True, slots=True)
+class StartPoint:
+    """Where a sink starts reading: strictly ``after`` a position (None: the beginning).
+
+    ``skip_until``: for a stream sink whose checkpoint has a log position but no
+    revision (a reset by position), read the stream from its start and skip every
+    record at or before that log position.
+    """
+
+    after: Position | None
+    skip_until: int | None = None
+
+
+def start_point(
+    client: KurrentClient,
+    checkpoint: Checkpoint | None,
+    initial: InitialPosition,
+    stream: str | None,
+) -> StartPoint:
+    """The start for a sink: after its checkpoint, else per ``subscription:initialPosition``."""
+    if checkpoint is not None:
+        position = checkpoint.position
+        if position is not None and stream is not None and position.stream_revision is None:
+            return StartPoint(None, skip_until=position.log_position)
+        return StartPoint(position)
+    if initial is InitialPosition.EARLIEST:
+        return StartPoint(None)
+    # "Latest" is pinned to the current end once, so that resubscribing after an
+    # outage before the first event arrived misses nothing appended meanwhile.
+    head = client.head_position()
+    if stream is None:
+        return StartPoint(Position(head) if head > 0 else None)
+    revision = client.stream_revision(stream)
+    return StartPoint(None if revision is None else Position(head, revision))
 
 
 def reset(

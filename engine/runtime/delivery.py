@@ -58,6 +58,7 @@ class DeliveryPipeline:
         self.failed = 0  # failed delivery reports (each re-send that fails counts)
         self.resent = 0  # messages produced again after a failure
         self.last_client_error: EngineError | None = None  # e.g. all brokers down
+        self._purge = False
 
     def _new_producer(self) -> KafkaProducer:
         return KafkaProducer(
@@ -71,6 +72,14 @@ class DeliveryPipeline:
     def _on_error(self, seq: int, error: EngineError) -> None:
         self.failed += 1
         self.tracker.fail(seq, error)
+        self._purge = True
+
+    def _purge_after_failure(self) -> None:
+        # Messages queued behind a failed one must not reach the broker before it
+        # is sent again: drop them from the queue now; the window is re-sent in order.
+        if self._purge:
+            self._purge = False
+            self.producer.purge_queue()
 
     @property
     def failure(self) -> Failure | None:
@@ -94,12 +103,13 @@ class DeliveryPipeline:
         tracker = self.tracker
         if tracker.full:
             while tracker.full and tracker.failure is None:
-                self.producer.poll(0.05)
+                self.poll(0.05)
         self.producer.produce(message, tracker.begin(message, position, revision))
         self._since_poll += 1
         if self._since_poll >= _POLL_EVERY:
             self._since_poll = 0
             self.producer.poll(0)
+            self._purge_after_failure()
 
     def skip(self, position: int, revision: int | None = None) -> None:
         """A record (or server marker) that needs no message."""
@@ -107,6 +117,7 @@ class DeliveryPipeline:
 
     def poll(self, timeout: float = 0.0) -> None:
         self.producer.poll(timeout)
+        self._purge_after_failure()
 
     def settle(self, should_stop: Callable[[], bool], limit_s: float | None = None) -> bool:
         """Serve reports until none is outstanding; False if stopped or out of time."""
@@ -133,6 +144,7 @@ class DeliveryPipeline:
         if failure is None:
             return True
         settings = self.settings
+        self._purge_after_failure()
         if not isinstance(failure.error, TemporaryError):
             raise DeliveryFailed(failure, "not a transient error")
         if not settings.resilience_enabled:
@@ -151,7 +163,9 @@ class DeliveryPipeline:
         old = self.producer
         self.producer = self._new_producer()
         old.close(0)
-        for message, position, revision in self.tracker.rewind():
+        entries = self.tracker.rewind()
+        self._purge = False  # set by the reports of the purge itself, not by a new failure
+        for message, position, revision in entries:
             if message is None:
                 self.skip(position, revision)
             else:

@@ -21,23 +21,27 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from engine.adapters.kurrentdb import KurrentClient, PositionMarker
 from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.mapping.filters import plan_subscription
-from engine.mapping.pipeline import Mapper
-from engine.model import Record, SinkDefinition
-from engine.runtime.checkpoints import Checkpoint, CheckpointStore, CommitPolicy
+from engine.mapping.pipeline import Mapper, TransformError
+from engine.model import Message, Record, SinkDefinition
+from engine.runtime.checkpoints import Checkpoint, CheckpointStore, CommitPolicy, start_point
 from engine.runtime.delivery import DeliveryPipeline
 from engine.runtime.reader import END, SubscriptionReader
 from engine.runtime.tracker import Position
-from engine.settings import InitialPosition, SinkSettings
+from engine.settings import SinkSettings
 
 _REPORT_EVERY = 1024  # records between two listener reports while busy
 _MAX_BACKOFF_S = 5.0
+_STEADY_S = 10.0
+_T = TypeVar("_T")
+_MAP_BATCH = 256  # records mapped together (one transformer call per batch)
 
 
 class SinkState(enum.Enum):
@@ -201,10 +205,12 @@ class SinkWorker:
             self._resume_from(client, store)
             attempt = 0
             while not self._stopping():
+                began = time.monotonic()
                 try:
                     self._subscribe_and_pump(client)
-                    attempt = 0
                 except TemporaryError as exc:
+                    if time.monotonic() - began > _STEADY_S:
+                        attempt = 0  # a new outage after a good run starts the backoff over
                     self._last_error = str(exc)
                     self._set_state(SinkState.BACKOFF, str(exc))
                     self._drop_reader()
@@ -225,43 +231,28 @@ class SinkWorker:
             client.close()
 
     def _resume_from(self, client: KurrentClient, store: CheckpointStore) -> None:
-        """Decide where reading starts: checkpoint, else the initial position."""
+        """Decide where reading starts: after the checkpoint, else the initial position."""
+        checkpoint = self._retrying(store.load)
+        start = self._retrying(
+            lambda: start_point(
+                client, checkpoint, self._settings.initial_position, self._plan.stream_name
+            )
+        )
+        self._read_at, self._skip_until = start.after, start.skip_until
+        if checkpoint is not None:
+            self._committed = checkpoint.position
+
+    def _retrying(self, action: Callable[[], _T]) -> _T:
+        """Run ``action`` until it does not raise TemporaryError (BACKOFF meanwhile)."""
         attempt = 0
         while True:
             try:
-                checkpoint = store.load()
-                break
+                return action()
             except TemporaryError as exc:
                 self._last_error = str(exc)
                 self._set_state(SinkState.BACKOFF, str(exc))
                 self._sleep(min(0.25 * 2**attempt, _MAX_BACKOFF_S))
                 attempt += 1
-        stream = self._plan.stream_name
-        if checkpoint is not None:
-            self._committed = checkpoint.position
-            self._read_at = checkpoint.position
-            position = checkpoint.position
-            if position is not None and stream and position.stream_revision is None:
-                # A position without revision (reset by log position): read the
-                # stream from its start and skip what lies at or before it.
-                self._skip_until = position.log_position
-                self._read_at = None
-            return
-        if self._settings.initial_position is InitialPosition.LATEST:
-            # Pin "latest" now so a resubscribe after an outage misses nothing.
-            while True:
-                try:
-                    head = client.head_position()
-                    revision = client.stream_revision(stream) if stream else None
-                    break
-                except TemporaryError as exc:
-                    self._last_error = str(exc)
-                    self._set_state(SinkState.BACKOFF, str(exc))
-                    self._sleep(1.0)
-            if stream is None and head > 0:
-                self._read_at = Position(head, None)
-            elif stream is not None and revision is not None:
-                self._read_at = Position(head, revision)
 
     def _subscribe_and_pump(self, client: KurrentClient) -> None:
         at = self._read_at
@@ -279,7 +270,6 @@ class SinkWorker:
     def _pump(self, reader: SubscriptionReader) -> None:
         pipeline = self._pipeline
         assert pipeline is not None
-        mapper = self._mapper
         items = reader.items
         stream_sink = self._plan.stream_name is not None
         while True:
@@ -296,6 +286,7 @@ class SinkWorker:
                     raise _Stopped
                 self._set_state(SinkState.RUNNING, None)
             handled = 0
+            batch: list[Record] = []
             while handled < _REPORT_EVERY and pipeline.tracker.failure is None:
                 try:
                     item = items.popleft()
@@ -303,17 +294,18 @@ class SinkWorker:
                     break
                 handled += 1
                 if isinstance(item, Record):
-                    revision = item.stream_revision if stream_sink else None
-                    self._read_at = Position(item.log_position, revision)
                     if self._skip_until is not None and item.log_position <= self._skip_until:
+                        self._read_at = Position(item.log_position, item.stream_revision)
                         continue
-                    self.read += 1
-                    message = mapper(item)
-                    if message is None:
-                        pipeline.skip(item.log_position, revision)
-                    else:
-                        pipeline.send(message, item.log_position, revision)
-                elif isinstance(item, PositionMarker):
+                    batch.append(item)
+                    if len(batch) >= _MAP_BATCH:
+                        self._map_and_send(batch, stream_sink)
+                        batch = []
+                    continue
+                if batch:  # keep read order: records before the marker or error go first
+                    self._map_and_send(batch, stream_sink)
+                    batch = []
+                if isinstance(item, PositionMarker):
                     self._read_at = Position(item.position, None)
                     pipeline.skip(item.position, None)
                 elif item is END:
@@ -322,6 +314,8 @@ class SinkWorker:
                     raise item
                 else:
                     raise PermanentError(f"unexpected subscription item {item!r}")
+            if batch:
+                self._map_and_send(batch, stream_sink)
             # The records threshold counts records whose position became checkpointable.
             retired = pipeline.tracker.retired
             self._policy.count(retired - self._retired)
@@ -339,6 +333,34 @@ class SinkWorker:
             self._report()
             if self._policy.due():
                 self._commit(self._checkpoints, final=False)
+
+    def _map_and_send(self, records: list[Record], stream_sink: bool) -> None:
+        """Map a run of records (one transformer call for all) and produce them in order."""
+        pipeline = self._pipeline
+        assert pipeline is not None
+        try:
+            messages: Sequence[Message | None] = self._mapper.map_batch(records)
+        except TransformError as exc:
+            # The records before the failing one are fine: deliver them, then fail.
+            self._send_mapped(records, exc.completed, stream_sink, pipeline)
+            raise
+        self._send_mapped(records, messages, stream_sink, pipeline)
+
+    def _send_mapped(
+        self,
+        records: list[Record],
+        messages: Sequence[Message | None],
+        stream_sink: bool,
+        pipeline: DeliveryPipeline,
+    ) -> None:
+        for record, message in zip(records, messages, strict=False):
+            revision = record.stream_revision if stream_sink else None
+            self._read_at = Position(record.log_position, revision)
+            self.read += 1
+            if message is None:
+                pipeline.skip(record.log_position, revision)
+            else:
+                pipeline.send(message, record.log_position, revision)
 
     # -- bookkeeping -----------------------------------------------------------
     def _report(self) -> None:

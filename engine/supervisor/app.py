@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.supervisor.incremental import IncrementalLoader
 from engine.supervisor.logs import EventLog
 from engine.supervisor.metrics import EngineMetrics
 from engine.supervisor.results import ReloadResult, ShutdownResult
@@ -67,9 +68,11 @@ class EngineApp:
         self.queue = ReloadQueue()
         self.reloaded = threading.Condition()
         self.reload_count = 0
+        # reloads re-read only changed files; the first one loads the whole folder
+        self._incremental = IncrementalLoader(options.sinks_dir, options.env, options.overrides)
         self.supervisor: Supervisor = Supervisor(
             Connections(kurrentdb_url=options.kurrentdb_url),
-            loader=self.load,
+            loader=self._incremental,
             root=options.sinks_dir,
             listener=self.metrics,
             worker_factory=worker_factory,

@@ -13,7 +13,10 @@ Endpoints (JSON unless said otherwise):
 * ``GET /metrics``: Prometheus text format.
 
 The head of ``$all`` is read by a background poller every ``head_interval``
-seconds, never per request, so scraping cannot load KurrentDB. The server binds
+seconds, never per request, so scraping cannot load KurrentDB. Lag is that head
+minus the sink's last delivered position (else its checkpoint), in commit-position
+units: it counts every later event of ``$all``, including those the sink's filter
+skips, so it is an upper bound of what the sink still has to read. The server binds
 to loopback by default (127.0.0.1:7781).
 """
 

@@ -168,8 +168,10 @@ class Supervisor:
             }
             for name, entry in self._idle.items():
                 # a sink that failed to start stays visible while its file is still there
-                if entry[1] == "FAILED" and name not in idle and (
-                    name in names or entry[0].source_file in files
+                if (
+                    entry[1] == "FAILED"
+                    and name not in idle
+                    and (name in names or entry[0].source_file in files)
                 ):
                     idle[name] = entry
             self._idle = idle
@@ -180,7 +182,14 @@ class Supervisor:
         with self._state_lock:
             for d in the_plan.removed:
                 self._running.pop(d.name, None)
-        problems = self._start_many(list(the_plan.added) + [c.new for c in the_plan.changed])
+            # never run two workers of one sink: a stuck predecessor keeps its successor out
+            for c in the_plan.changed:
+                if c.name in stuck:
+                    self._running.pop(c.name, None)
+                    reason = "previous worker did not stop in time; not restarted"
+                    self._idle[c.name] = (c.new, "FAILED", reason)
+        startable = [c.new for c in the_plan.changed if c.name not in stuck]
+        problems = self._start_many(list(the_plan.added) + startable)
         rolled_back: list[Rollback] = []
         failed: list[str] = []
         changes = {c.name: c for c in the_plan.changed}

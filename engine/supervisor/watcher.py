@@ -4,7 +4,8 @@
 ``_values``/``_templates`` folders inside it are covered) and any extra folders
 (values or templates kept elsewhere) in a daemon thread. Changes are debounced:
 a burst of writes (an editor's save, a ``git checkout``) becomes one request.
-Editor swap/backup files and ``*.test.yaml`` config tests are ignored.
+Hidden files (editor swap files, the temporary file of an atomic save), backups
+and ``*.test.yaml`` config tests are ignored, as the loader ignores them.
 
 Requests go to one ``ReloadQueue``; the engine's main loop takes them and reloads
 on its own thread, so a reload never runs concurrently with another or inside a
@@ -55,7 +56,9 @@ class ReloadQueue:
 class _SinkFilter(DefaultFilter):
     def __call__(self, change: Change, path: str) -> bool:
         name = Path(path).name
-        if name.endswith((".test.yaml", ".test.yml", ".tmp", ".swx")):
+        # hidden files (editor swap files, the temp file of an atomic save) are skipped
+        # by the loader too; reacting to them would only queue a useless reload
+        if name.startswith(".") or name.endswith((".test.yaml", ".test.yml", ".tmp", "~")):
             return False
         return super().__call__(change, path)
 

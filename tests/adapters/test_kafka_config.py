@@ -130,6 +130,8 @@ def test_every_configuration_is_accepted_by_librdkafka() -> None:
         KafkaError.UNKNOWN_PRODUCER_ID,
         KafkaError._MSG_TIMED_OUT,
         KafkaError._TRANSPORT,
+        KafkaError._PURGE_QUEUE,
+        KafkaError._PURGE_INFLIGHT,
     ],
 )
 def test_transient_codes_are_temporary(code: int) -> None:

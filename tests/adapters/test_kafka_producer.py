@@ -102,3 +102,15 @@ def test_unreachable_broker_times_out_as_temporary() -> None:
 def test_invalid_configuration_is_permanent() -> None:
     with pytest.raises(PermanentError, match="invalid producer configuration"):
         KafkaProducer(settings("127.0.0.1:1"), print, print, extra={"no.such.key": 1})
+
+
+def test_closed_producer_refuses_messages(kafka_broker, topic) -> None:  # type: ignore[no-untyped-def]
+    kafka_broker.create_topic(topic)
+    reports = Reports()
+    producer = KafkaProducer(settings(kafka_broker.bootstrap), reports.on_ok, reports.on_error)
+    producer.produce(message(topic, 0), 0)
+    assert producer.close(30) == 0
+    assert reports.ok == [0]
+    assert producer.pending() == 0
+    with pytest.raises(PermanentError, match="the producer is closed"):
+        producer.produce(message(topic, 1), 1)

@@ -1,6 +1,7 @@
 """Benchmark: is the KurrentDB-protocol stand-in ever the bottleneck of a read?
 
-Starts the stand-in in its own process, appends N events of about 200 bytes, then reads
+Starts the stand-in in its own process (once per transport: h2, the default, and grpcio's
+server as the baseline), appends N events of 200 bytes, then reads
 them all with (a) a raw gRPC reader (a subscription through a plain stub, replies kept as
 bytes, only the caught-up reply recognised) and (b) esdbclient's ``subscribe_to_all`` loop
 (the way the engine reads). For each it measures events/s and CPU seconds per 100k events
@@ -27,11 +28,16 @@ from esdbclient.protos.Grpc import shared_pb2, streams_pb2
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from engine.testbed.standin import StandInProcess  # noqa: E402
-from engine.testbed.standin.frames import CAUGHT_UP  # noqa: E402
-from engine.testbed.standin.process import cpu_seconds  # noqa: E402
+from engine.testbed.standin import StandInProcess
+from engine.testbed.standin.frames import CAUGHT_UP
+from engine.testbed.standin.process import cpu_seconds
 
-PAYLOAD = b'{"order":"%08d","amount":12.5,"currency":"EUR","customer":"c-0042",' + b'"x":"' + b"y" * 90 + b'"}'
+PAYLOAD = (
+    b'{"order":"%08d","amount":12.5,"currency":"EUR","customer":"c-0042","x":"' + b"y" * 122 + b'"}'
+)
+
+
+TARGET_RATIO = 0.5
 
 
 def populate(client: EventStoreDBClient, events: int, batch: int = 1000) -> None:
@@ -104,33 +110,44 @@ def esdbclient_reader(client: EventStoreDBClient) -> int:
     return count
 
 
+def run_transport(transport: str, events: int, rounds: int) -> dict[str, Any]:
+    with StandInProcess(transport=transport) as standin:
+        client = EventStoreDBClient(standin.url)
+        started = time.perf_counter()
+        populate(client, events)
+        populate_s = time.perf_counter() - started
+        target = f"{standin.host}:{standin.port}"
+        raw = [measure(standin.pid, lambda: raw_reader(target)) for _ in range(rounds)]
+        esdb = [measure(standin.pid, lambda: esdbclient_reader(client)) for _ in range(rounds)]
+        client.close()
+    best_esdb = max(esdb, key=lambda r: r["events_per_s"])
+    ratio = best_esdb["server_cpu_s_per_100k"] / best_esdb["reader_cpu_s_per_100k"]
+    return {
+        "populate_events_per_s": round(events / populate_s),
+        "raw_grpc_reader": raw,
+        "raw_grpc_reader_best_events_per_s": max(r["events_per_s"] for r in raw),
+        "esdbclient_subscribe_to_all": esdb,
+        "esdbclient_best_events_per_s": best_esdb["events_per_s"],
+        "server_cpu_per_event_vs_esdbclient_reader": round(ratio, 3),
+        "target_met": ratio <= TARGET_RATIO,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--transports", default="h2,grpcio", help="comma-separated: h2 (default), grpcio"
+    )
     args = parser.parse_args()
-    with StandInProcess() as standin:
-        client = EventStoreDBClient(standin.url)
-        started = time.perf_counter()
-        populate(client, args.events)
-        populate_s = time.perf_counter() - started
-        target = f"{standin.host}:{standin.port}"
-        raw = [measure(standin.pid, lambda: raw_reader(target)) for _ in range(args.rounds)]
-        esdb = [measure(standin.pid, lambda: esdbclient_reader(client)) for _ in range(args.rounds)]
-        client.close()
-    best_raw = max(raw, key=lambda r: r["events_per_s"])
-    best_esdb = max(esdb, key=lambda r: r["events_per_s"])
-    ratio = best_esdb["server_cpu_s_per_100k"] / best_esdb["reader_cpu_s_per_100k"]
-    result = {
+    result: dict[str, Any] = {
         "events": args.events,
         "event_bytes": len(PAYLOAD % 0),
-        "populate_events_per_s": round(args.events / populate_s),
-        "raw_grpc_reader": raw,
-        "esdbclient_subscribe_to_all": esdb,
-        "server_cpu_per_event_vs_esdbclient_reader": round(ratio, 3),
-        "target_ratio_at_most": 0.5,
-        "target_met": ratio <= 0.5,
+        "target_ratio_at_most": TARGET_RATIO,
     }
+    for transport in args.transports.split(","):
+        result[transport] = run_transport(transport, args.events, args.rounds)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,11 +148,43 @@ def wait_until(predicate: Any, timeout: float, step: float = 0.1) -> bool:
     return bool(predicate())
 
 
+class Recorder:
+    """A WorkerListener keeping every call."""
+
+    def __init__(self) -> None:
+        self.states: list[tuple[SinkState, str | None]] = []
+        self.read = 0
+        self.delivered = 0
+        self.latencies: list[float] = []
+        self.failed = 0
+        self.checkpoints: list[int] = []
+
+    def on_state(self, sink: str, state: SinkState, reason: str | None) -> None:
+        self.states.append((state, reason))
+
+    def on_read(self, sink: str, count: int) -> None:
+        self.read += count
+
+    def on_delivered(self, sink: str, count: int, latencies_s: Sequence[float]) -> None:
+        self.delivered += count
+        self.latencies.extend(latencies_s)
+
+    def on_failed(self, sink: str, count: int) -> None:
+        self.failed += count
+
+    def on_checkpoint(self, sink: str, position: int) -> None:
+        self.checkpoints.append(position)
+
+
 def run_until_delivered(
-    definition: SinkDefinition, url: str, count: int, timeout: float = 60
+    definition: SinkDefinition,
+    url: str,
+    count: int,
+    timeout: float = 60,
+    listener: Recorder | None = None,
 ) -> WorkerStatus:
     """Start a worker, wait until ``count`` messages are confirmed, stop it gracefully."""
-    worker = SinkWorker(definition, Connections(kurrentdb_url=url))
+    worker = SinkWorker(definition, Connections(kurrentdb_url=url), listener)
     worker.start()
     try:
         ok = wait_until(

@@ -21,6 +21,7 @@ from engine.runtime.checkpoints import CheckpointStore
 from engine.runtime.worker import Connections, SinkState, SinkWorker
 from engine.settings import SinkSettings
 from tests.integration.sinkkit import (
+    Recorder,
     append_numbered,
     definition,
     event,
@@ -199,8 +200,9 @@ def test_compression_type_of_stored_batches(kafka_broker, kurrentdb, topic, sett
     assert kafka_broker.batch_codecs(topic) == {codec}
 
 
-def _ack_probe(kafka_broker, topic: str, wait_for_ack: bool) -> EngineError | None:  # type: ignore[no-untyped-def]
+def _producer_stats(kafka_broker, topic: str, wait_for_ack: bool) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     reports: list[EngineError | None] = []
+    stats: list[str] = []
 
     def on_error(_token: int, error: EngineError) -> None:
         reports.append(error)
@@ -213,21 +215,27 @@ def _ack_probe(kafka_broker, topic: str, wait_for_ack: bool) -> EngineError | No
         }
     )
     producer = KafkaProducer(
-        settings, lambda _t: reports.append(None), on_error, extra={"message.timeout.ms": 4000}
+        settings,
+        lambda _t: reports.append(None),
+        on_error,
+        extra={"statistics.interval.ms": 100, "stats_cb": stats.append},
     )
     producer.produce(Message(topic, b"k", b"v", (), 0, 1), 1)
     producer.flush(20)
-    assert len(reports) == 1
-    return reports[0]
+    assert reports == [None]
+    assert wait_until(lambda: producer.poll(0.1) >= 0 and len(stats) >= 2, 10)
+    return dict(json.loads(stats[-1]))
 
 
 def test_wait_for_broker_ack(kafka_broker, topic) -> None:  # type: ignore[no-untyped-def]
-    # One broker cannot satisfy min.insync.replicas=2: only a leader-only ack goes through.
-    kafka_broker.create_topic(topic, config={"min.insync.replicas": "2"})
-    assert _ack_probe(kafka_broker, topic, wait_for_ack=False) is None
-    error = _ack_probe(kafka_broker, topic, wait_for_ack=True)
-    assert error is not None
-    assert "NOT_ENOUGH_REPLICAS" in str(error) or "_MSG_TIMED_OUT" in str(error)
+    # true: acks=all with the idempotent producer, which gets a producer id from the
+    # broker and numbers its batches; false: leader ack only, no producer id.
+    kafka_broker.create_topic(topic)
+    acked = _producer_stats(kafka_broker, topic, wait_for_ack=True)
+    assert acked["eos"]["idemp_state"] == "Assigned"
+    assert acked["eos"]["producer_id"] >= 0
+    plain = _producer_stats(kafka_broker, topic, wait_for_ack=False)
+    assert "eos" not in plain
 
 
 @pytest.mark.parametrize(
@@ -341,8 +349,19 @@ def test_autocommit_stores_the_delivered_position_and_resumes_after_it(
     client = kurrentdb.client()
     positions = append_numbered(client, name, 10, keys=1, batch=1)
     sink = definition(name, topic, kafka_broker.bootstrap, **{"autocommit:recordsThreshold": 3})
-    status = run_until_delivered(sink, kurrentdb.url, 10)
+    recorder = Recorder()
+    status = run_until_delivered(sink, kurrentdb.url, 10, listener=recorder)
     assert status.checkpoint_position == positions[-1]
+    assert recorder.checkpoints[-1] == positions[-1]
+    assert recorder.checkpoints == sorted(recorder.checkpoints)
+    assert (recorder.read, recorder.delivered, recorder.failed) == (10, 10, 0)
+    assert len(recorder.latencies) == 10 and all(0 <= s < 30 for s in recorder.latencies)
+    assert [state for state, _ in recorder.states] == [
+        SinkState.ACTIVATING,
+        SinkState.RUNNING,
+        SinkState.DEACTIVATING,
+        SinkState.STOPPED,
+    ]
     store_client = KurrentClient(kurrentdb.url)
     try:
         stored = CheckpointStore(store_client, name).load()

@@ -234,3 +234,16 @@ def test_shutdown_names_stuck_sinks_within_the_deadline(journal: Journal, folder
     assert result.stuck == ("hung",)
     assert result.stopped == ("orders",)
     assert elapsed < 2.0  # the deadline plus the join margin, not a stuck thread's lifetime
+
+
+def test_a_stuck_predecessor_keeps_its_successor_out(journal: Journal, folder: Folder) -> None:
+    folder.good("a.yaml", ("hung", "stuck-1"))
+    sup = make(journal, folder, stop_timeout=0.3)
+    sup.reload()
+    folder.good("a.yaml", ("hung", "v2"))
+    result = sup.reload()
+    assert result.stuck == ("hung",)
+    assert journal.actions("hung") == [("start", "stuck-1"), ("stop", "stuck-1")]
+    view = sup.view("hung")
+    assert view is not None and view.state == "FAILED"
+    assert view.last_error == "previous worker did not stop in time; not restarted"

@@ -7,7 +7,8 @@ Guarantees:
   with the tail of the broker log.
 * Storage is formatted once per work directory (with the SCRAM users); later
   starts, including after ``stop(hard=True)``, reuse the same data, ports, cluster
-  id and certificate.
+  id and certificate. Only on the very first start may auto-picked ports change,
+  when another process took one before the JVM could bind it.
 * The JVM gets SIGTERM when the thread that started it ends (Linux's parent-death
   signal) unless ``detached``, as the sandbox needs; so a crashed test run leaves no
   broker behind. Start brokers from a thread that lives as long as they should.
@@ -54,13 +55,14 @@ class BrokerError(RuntimeError):
 
 
 def _java() -> str:
+    # The java on PATH first (the one the project is tested with), then JAVA_HOME's.
+    exe = shutil.which("java")
+    if exe is not None:
+        return exe
     home = os.environ.get("JAVA_HOME")
     if home and (Path(home) / "bin" / "java").is_file():
         return str(Path(home) / "bin" / "java")
-    exe = shutil.which("java")
-    if exe is None:
-        raise BrokerError("'java' (17 or newer) is not on PATH and JAVA_HOME is not set")
-    return exe
+    raise BrokerError("'java' (17 or newer) is not on PATH and JAVA_HOME is not set")
 
 
 def _die_with_parent() -> None:
@@ -75,6 +77,15 @@ def _cluster_id() -> str:
 
 
 class KafkaBroker:
+    """One broker in ``work_dir`` (a temporary folder, removed by ``cleanup()``, if None).
+
+    ``ports`` fixes the four listener ports (default: free ones); ``authorizer``
+    turns on ACLs (StandardAuthorizer, everything allowed where no ACL matches,
+    ANONYMOUS, the PLAINTEXT and controller principal, a super user);
+    ``detached`` lets the JVM outlive this process; ``tls_dir`` holds the CA and
+    keystore (default: shared in the user cache).
+    """
+
     def __init__(
         self,
         work_dir: Path | None = None,

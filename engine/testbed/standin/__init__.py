@@ -4,7 +4,8 @@ A gRPC server built from the protocol modules esdbclient ships, over an event lo
 memory (optionally journalled to a directory), that the unmodified esdbclient uses as it
 would use KurrentDB. :class:`StandIn` runs in this process (fast tests);
 :class:`StandInProcess` runs ``python -m engine.testbed.standin`` in its own process
-(benchmarks, fault tests). See ``server.py`` and ``process.py`` for the guarantees.
+(benchmarks, fault tests). Both serve either over the h2 library (default, fast streaming)
+or over grpcio's own server. See ``server.py`` and ``process.py`` for the guarantees.
 """
 
 from engine.testbed.standin.process import StandInProcess

@@ -17,9 +17,7 @@ from google.protobuf import any_pb2, empty_pb2
 from engine.testbed.standin.frames import Proposed
 from engine.testbed.standin.log import AppendOutcome, EventLog, Expected, ExpectedKind
 
-_Message = (
-    streams_pb2.AppendReq.ProposedMessage | streams_pb2.BatchAppendReq.ProposedMessage
-)
+_Message = streams_pb2.AppendReq.ProposedMessage | streams_pb2.BatchAppendReq.ProposedMessage
 
 
 def _proposed(messages: Iterable[_Message]) -> list[Proposed]:
@@ -55,6 +53,7 @@ class AppendHandler:
         first = next(requests, None)
         if first is None or first.WhichOneof("content") != "options":
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be options")
+            raise AssertionError("abort returns only by raising")
         options = first.options
         expected = _expected(options.WhichOneof("expected_stream_revision"), options.revision)
         stream = options.stream_identifier.stream_name.decode("utf8")

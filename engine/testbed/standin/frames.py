@@ -15,10 +15,14 @@ from esdbclient.protos.Grpc import shared_pb2, streams_pb2
 _ReadEvent = streams_pb2.ReadResp.ReadEvent
 _Recorded = streams_pb2.ReadResp.ReadEvent.RecordedEvent
 
+
 # Replies without per-event content never change; build them once.
-CAUGHT_UP: bytes = streams_pb2.ReadResp(
-    caught_up=streams_pb2.ReadResp.CaughtUp()
-).SerializeToString()
+def _wire(message: streams_pb2.ReadResp) -> bytes:
+    data: bytes = message.SerializeToString()
+    return data
+
+
+CAUGHT_UP: bytes = _wire(streams_pb2.ReadResp(caught_up=streams_pb2.ReadResp.CaughtUp()))
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ def event_frame(
         data=proposed.data,
     )
     read_event = _ReadEvent(event=recorded, commit_position=position)
-    return streams_pb2.ReadResp(event=read_event).SerializeToString()
+    return _wire(streams_pb2.ReadResp(event=read_event))
 
 
 def parse_event_frame(frame: bytes) -> Recorded:
@@ -85,18 +89,18 @@ def parse_event_frame(frame: bytes) -> Recorded:
 
 def confirmation_frame(subscription_id: str) -> bytes:
     confirmation = streams_pb2.ReadResp.SubscriptionConfirmation(subscription_id=subscription_id)
-    return streams_pb2.ReadResp(confirmation=confirmation).SerializeToString()
+    return _wire(streams_pb2.ReadResp(confirmation=confirmation))
 
 
 def checkpoint_frame(position: int) -> bytes:
     checkpoint = streams_pb2.ReadResp.Checkpoint(
         commit_position=position, prepare_position=position
     )
-    return streams_pb2.ReadResp(checkpoint=checkpoint).SerializeToString()
+    return _wire(streams_pb2.ReadResp(checkpoint=checkpoint))
 
 
 def stream_not_found_frame(stream: str) -> bytes:
     not_found = streams_pb2.ReadResp.StreamNotFound(
         stream_identifier=shared_pb2.StreamIdentifier(stream_name=stream.encode("utf8"))
     )
-    return streams_pb2.ReadResp(stream_not_found=not_found).SerializeToString()
+    return _wire(streams_pb2.ReadResp(stream_not_found=not_found))

@@ -20,7 +20,7 @@ import json
 import threading
 import time
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +82,15 @@ class EventLog:
         self._truncation: dict[str, Truncation] = {}
         self._next_position = FIRST_POSITION
         self._journal = journal
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (from the appending thread) after every append."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     # -- loading -------------------------------------------------------------------------
     @classmethod
@@ -94,9 +103,14 @@ class EventLog:
         return log
 
     # -- writing -------------------------------------------------------------------------
-    def append(
-        self, stream: str, expected: Expected, events: Sequence[Proposed]
-    ) -> AppendOutcome:
+    def append(self, stream: str, expected: Expected, events: Sequence[Proposed]) -> AppendOutcome:
+        outcome = self._append(stream, expected, events)
+        if outcome.position:
+            for listener in list(self._listeners):
+                listener()
+        return outcome
+
+    def _append(self, stream: str, expected: Expected, events: Sequence[Proposed]) -> AppendOutcome:
         with self._lock:
             indexes = self._streams.get(stream)
             current = len(indexes) - 1 if indexes else None

@@ -5,10 +5,10 @@ Test and sandbox support only. The child prints one line,
 its events in an append-only journal in ``--data-dir`` so a restart (even after SIGKILL)
 serves the same log on the same port.
 
-Control channel of the child (documented in ``__main__``): lines on its stdin,
-``drop`` (end every subscription with UNAVAILABLE) and ``refuse <seconds>`` (stop serving,
-serve again after that long), each answered with an ``ok`` line once done; SIGUSR1 also
-drops subscriptions; SIGTERM/SIGINT stop it. :class:`StandInProcess` wraps all of that.
+Control channel of the child (documented in ``__main__``): the line ``drop`` on its stdin
+ends every subscription with UNAVAILABLE and is answered with ``ok``; SIGUSR1 does the
+same; SIGTERM/SIGINT stop it. :class:`StandInProcess` refuses connections by stopping the
+process and starting it again on the same port (see its ``refuse_connections``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 READY_PREFIX = "kurrentdb-standin listening on "
@@ -32,8 +33,10 @@ class StandInProcess:
         port: int = 0,
         data_dir: Path | None = None,
         startup_timeout: float = 30.0,
+        transport: str = "h2",
     ) -> None:
         self.host = host
+        self.transport = transport
         self._port = port
         self._owned_dir = data_dir is None
         self.data_dir = (
@@ -41,7 +44,8 @@ class StandInProcess:
         )
         self._startup_timeout = startup_timeout
         self._proc: subprocess.Popen[str] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._restart_timer: threading.Timer | None = None
 
     @property
     def port(self) -> int:
@@ -64,6 +68,7 @@ class StandInProcess:
             sys.executable, "-m", "engine.testbed.standin",
             "--host", self.host, "--port", str(self._port),
             "--data-dir", str(self.data_dir), "--exit-on-stdin-eof",
+            "--transport", self.transport,
         ]  # fmt: skip
         proc = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
@@ -77,6 +82,9 @@ class StandInProcess:
         self._proc = proc
 
     def stop(self, hard: bool = False) -> None:
+        timer, self._restart_timer = self._restart_timer, None
+        if timer is not None:
+            timer.cancel()
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -111,7 +119,30 @@ class StandInProcess:
         self._command("drop")
 
     def refuse_connections(self, seconds: float) -> None:
-        self._command(f"refuse {seconds}")
+        """Stop the process now (SIGTERM) and start it again on the same port later.
+
+        Nothing listens on the port meanwhile, so connecting is refused; the journal keeps
+        the events. Returns at once; :meth:`wait_serving` waits for the restart.
+        """
+        with self._lock:
+            self.stop()
+            timer = threading.Timer(seconds, self._start_again)
+            timer.daemon = True
+            self._restart_timer = timer
+            timer.start()
+
+    def _start_again(self) -> None:
+        with self._lock:
+            self._restart_timer = None
+            self.start()
+
+    def wait_serving(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._restart_timer is None:
+                return True
+            time.sleep(0.02)
+        return False
 
     def _command(self, text: str) -> None:
         with self._lock:

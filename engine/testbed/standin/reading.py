@@ -1,7 +1,8 @@
 """``Streams.Read`` of the stand-in: reads and catch-up subscriptions on a stream or ``$all``.
 
-The handler yields ready-made frames (bytes); it is registered with no response serialiser
-so gRPC sends them untouched. Semantics follow what esdbclient sends and expects:
+Transport-neutral: :meth:`ReadHandler.open` turns a request into ready-made frames (bytes),
+so no transport builds or serialises a message per event. Semantics follow what esdbclient
+sends and expects:
 
 - reads: forwards/backwards from start, end, a stream revision or a commit position (a read
   of ``$all`` from position X includes the event at X), at most ``count`` matching events;
@@ -32,7 +33,7 @@ from engine.testbed.standin.frames import (
 from engine.testbed.standin.log import EventLog
 
 _BACKWARDS = streams_pb2.ReadReq.Options.Backwards
-# How often an idle live subscription looks at its call and the drop generation.
+# How often an idle live subscription of the grpcio transport looks at its call.
 _IDLE_WAKE_S = 0.25
 # How many catch-up events pass between two looks at the drop generation.
 _DROP_CHECK_EVERY = 1024
@@ -59,7 +60,13 @@ class ReadHandler:
         self._log = log
         self._control = control
 
-    def __call__(self, request: streams_pb2.ReadReq, context: grpc.ServicerContext) -> Iterator[bytes]:
+    def open(self, request: streams_pb2.ReadReq) -> Iterator[bytes | None]:
+        """Frames answering ``request``.
+
+        A subscription yields ``None`` when it has sent everything in the log: the transport
+        waits for an append (or a drop) and then resumes the iterator, which raises
+        :class:`SubscriptionDropped` once ``drop_subscriptions`` has been called.
+        """
         options = request.options
         read_filter = compile_filter(options)
         subscribe = options.WhichOneof("count_option") == "subscription"
@@ -68,23 +75,29 @@ class ReadHandler:
             if on_stream:
                 return self._read_stream(options)
             return self._read_all(options, read_filter)
-        return self._subscription(options, read_filter, on_stream, context)
+        generation = self._control.generation
+        if on_stream:
+            return self._subscribe_stream(options, generation)
+        return self._subscribe_all(options, read_filter, generation)
 
-    def _subscription(
-        self,
-        options: streams_pb2.ReadReq.Options,
-        read_filter: ReadFilter | None,
-        on_stream: bool,
-        context: grpc.ServicerContext,
+    def __call__(
+        self, request: streams_pb2.ReadReq, context: grpc.ServicerContext
     ) -> Iterator[bytes]:
+        """The grpcio transport's handler: blocks its thread while a subscription idles."""
+        frames = self.open(request)
         generation = self._control.generation
         # A cancelled call wakes idle subscriptions so their threads return promptly.
         context.add_callback(self._log.wake_readers)
         try:
-            if on_stream:
-                yield from self._subscribe_stream(options, context, generation)
-            else:
-                yield from self._subscribe_all(options, read_filter, context, generation)
+            for frame in frames:
+                if frame is not None:
+                    yield frame
+                    continue
+                seen = len(self._log)
+                while len(self._log) <= seen and self._control.generation == generation:
+                    if not context.is_active():
+                        return
+                    self._log.wait_beyond(seen, _IDLE_WAKE_S)
         except SubscriptionDropped:
             context.abort(grpc.StatusCode.UNAVAILABLE, "subscription dropped by the server")
 
@@ -155,8 +168,8 @@ class ReadHandler:
 
     # -- subscriptions ---------------------------------------------------------------------
     def _subscribe_stream(
-        self, options: streams_pb2.ReadReq.Options, context: grpc.ServicerContext, generation: int
-    ) -> Iterator[bytes]:
+        self, options: streams_pb2.ReadReq.Options, generation: int
+    ) -> Iterator[bytes | None]:
         log = self._log
         name = options.stream.stream_identifier.stream_name.decode("utf8")
         which = options.stream.WhichOneof("revision_option")
@@ -181,16 +194,15 @@ class ReadHandler:
             if not caught_up:
                 caught_up = True
                 yield CAUGHT_UP
-            if not self._idle(len(log), context, generation):
-                return
+            yield None
+            self._check(generation)
 
     def _subscribe_all(
         self,
         options: streams_pb2.ReadReq.Options,
         read_filter: ReadFilter | None,
-        context: grpc.ServicerContext,
         generation: int,
-    ) -> Iterator[bytes]:
+    ) -> Iterator[bytes | None]:
         log = self._log
         which = options.all.WhichOneof("all_option")
         yield confirmation_frame(str(uuid.uuid4()))
@@ -227,19 +239,9 @@ class ReadHandler:
             if not caught_up:
                 caught_up = True
                 yield CAUGHT_UP
-            if not self._idle(end, context, generation):
-                return
+            yield None
+            self._check(generation)
 
     def _check(self, generation: int) -> None:
         if self._control.generation != generation:
             raise SubscriptionDropped
-
-    def _idle(self, seen: int, context: grpc.ServicerContext, generation: int) -> bool:
-        """Wait for events beyond ``seen``; False when the client has gone away."""
-        self._check(generation)
-        while len(self._log) <= seen:
-            if not context.is_active():
-                return False
-            self._log.wait_beyond(seen, _IDLE_WAKE_S)
-            self._check(generation)
-        return True

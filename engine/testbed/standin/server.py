@@ -5,6 +5,11 @@ esdbclient uses (``Streams.Read``, ``Streams.Append``, ``Streams.BatchAppend``,
 ``Gossip.Read``) over an in-memory log, so the unmodified client can be driven in tests.
 It is not a database: no durability guarantees beyond the optional journal, no security.
 
+Two transports serve the same handlers: ``Transport.H2`` (default; gRPC framing over the
+h2 library on one asyncio loop, packing many event frames per HTTP/2 DATA frame) and
+``Transport.GRPCIO`` (grpcio's server, Read registered with no response serialiser so the
+stored frames go out untouched). See ``h2transport.py`` for why the default is not grpcio.
+
 Guarantees:
 - ``restart()`` serves again on the same port with the same log (in memory, or reloaded
   from ``data_dir`` when one is given);
@@ -16,6 +21,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 import uuid
@@ -27,6 +33,7 @@ import grpc
 from esdbclient.protos.Grpc import gossip_pb2, shared_pb2, streams_pb2
 
 from engine.testbed.standin.appending import AppendHandler
+from engine.testbed.standin.h2transport import H2Server, cluster_info
 from engine.testbed.standin.log import EventLog
 from engine.testbed.standin.reading import ReadHandler, SubscriptionControl
 
@@ -34,6 +41,15 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 JOURNAL_NAME = "events.journal"
 _STREAMS = "event_store.client.streams.Streams"
 _GOSSIP = "event_store.client.gossip.Gossip"
+
+
+class Transport(enum.Enum):
+    """How RPCs reach the handlers; both serve the same protocol and semantics."""
+
+    # gRPC over the h2 library on an asyncio loop: many event frames per DATA frame.
+    H2 = "h2"
+    # grpcio's own server with generic handlers (identity response serialiser for Read).
+    GRPCIO = "grpcio"
 
 
 class StandIn:
@@ -45,13 +61,15 @@ class StandIn:
         port: int = 0,
         data_dir: Path | None = None,
         max_workers: int = 128,
+        transport: Transport | str = Transport.H2,
     ) -> None:
+        self.transport = Transport(transport)
         self.host = host
         self._port = port
         self._data_dir = Path(data_dir) if data_dir is not None else None
         self._max_workers = max_workers
         self._log: EventLog | None = None
-        self._server: grpc.Server | None = None
+        self._server: grpc.Server | H2Server | None = None
         self._control = SubscriptionControl()
         self._lock = threading.RLock()
         self._reopen: threading.Timer | None = None
@@ -88,6 +106,9 @@ class StandIn:
                 return
             if self._log is None:
                 self._log = self._open_log()
+            if self.transport is Transport.H2:
+                self._server = self._start_h2(self._log)
+                return
             server = grpc.server(
                 futures.ThreadPoolExecutor(max_workers=self._max_workers),
                 options=[
@@ -135,6 +156,9 @@ class StandIn:
         self._control.drop_all()
         if self._log is not None:
             self._log.wake_readers()
+        server = self._server
+        if isinstance(server, H2Server):
+            server.notify()
 
     def refuse_connections(self, seconds: float) -> None:
         """Stop serving now and serve again on the same port after ``seconds``."""
@@ -166,7 +190,16 @@ class StandIn:
             return
         # Subscriptions end with UNAVAILABLE first, so clients see the same error as when
         # a real node goes away rather than a bare cancellation.
-        self.drop_subscriptions()
+        self._control.drop_all()
+        if self._log is not None:
+            self._log.wake_readers()
+        if isinstance(server, H2Server):
+            server.notify()
+            time.sleep(min(grace, 0.1))
+            if self._log is not None:
+                self._log.remove_listener(server.notify)
+            server.stop()
+            return
         server.stop(grace).wait()
 
     def _open_log(self) -> EventLog:
@@ -174,6 +207,18 @@ class StandIn:
             return EventLog()
         self._data_dir.mkdir(parents=True, exist_ok=True)
         return EventLog.load(self._data_dir / JOURNAL_NAME)
+
+    def _start_h2(self, log: EventLog) -> H2Server:
+        server = H2Server(
+            self.host,
+            self._port,
+            ReadHandler(log, self._control),
+            AppendHandler(log),
+            lambda: cluster_info(self.host, self._port, self._instance_id, time.time_ns() // 100),
+        )
+        self._port = server.start()
+        log.add_listener(server.notify)
+        return server
 
     def _handlers(self, log: EventLog) -> tuple[grpc.GenericRpcHandler, ...]:
         appends = AppendHandler(log)
@@ -210,11 +255,4 @@ class StandIn:
         return (streams, gossip)
 
     def _gossip(self, request: Any, context: grpc.ServicerContext) -> gossip_pb2.ClusterInfo:
-        member = gossip_pb2.MemberInfo(
-            instance_id=shared_pb2.UUID(string=self._instance_id),
-            time_stamp=time.time_ns() // 100,
-            state=gossip_pb2.MemberInfo.VNodeState.Leader,
-            is_alive=True,
-            http_end_point=gossip_pb2.EndPoint(address=self.host, port=self._port),
-        )
-        return gossip_pb2.ClusterInfo(members=[member])
+        return cluster_info(self.host, self._port, self._instance_id, time.time_ns() // 100)

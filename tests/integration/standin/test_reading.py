@@ -41,9 +41,9 @@ def test_recorded_events_carry_string_ids_types_positions_and_created_time(kurre
     client = kurrentdb.client()
     stream = kurrentdb.unique("orders")
     new = events("OrderPlaced", 2)
-    before = dt.datetime.now(dt.timezone.utc)
+    before = dt.datetime.now(dt.UTC)
     last_position = append(client, stream, new)
-    after = dt.datetime.now(dt.timezone.utc)
+    after = dt.datetime.now(dt.UTC)
 
     got = client.get_stream(stream)
     assert [e.id for e in got] == [e.id for e in new]

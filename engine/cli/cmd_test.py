@@ -1,0 +1,47 @@
+"""``sinks test``: run the config tests (``*.test.yaml``) against the sinks, no servers.
+
+Loads ``--dir`` for ``--env`` like ``validate`` does, runs every case through the
+sink's real mapping (filters, JSONPath, transformer, key, headers, value), prints
+one compiler-style line per mismatch and a summary ``N passed, M failed``.
+Exit 0 when every case passes and the configuration loads cleanly, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from engine.cli.cmd_validate import add_source_options, default_env, load, print_diagnostics
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "test",
+        help="run the config tests (<name>.test.yaml) against the sinks, without servers",
+        description="Run sample events from <dir>/**/<name>.test.yaml through each sink's "
+        "filters, transformer, partition key and headers and compare with the expected "
+        "Kafka messages. Exit 0 when all pass, 1 otherwise.",
+    )
+    add_source_options(parser, many_envs=False)
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="list every case with its outcome"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.mapping.configtest import run_tests
+
+    loaded = load(args, args.env or default_env())
+    print_diagnostics(loaded.diagnostics)
+    report = run_tests(args.dir, loaded.definitions)
+    print_diagnostics(report.diagnostics())
+    if args.verbose:
+        for result in report.results:
+            outcome = "ok" if result.passed else "FAILED"
+            print(f"{result.file}: case '{result.name}': {outcome}")
+    if not report.results and not report.problems:
+        print(f"no config tests (*.test.yaml) under {args.dir}", file=sys.stderr)
+    print(f"{report.passed} passed, {report.failed} failed")
+    return 0 if report.ok and loaded.ok else 1
