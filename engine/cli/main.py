@@ -82,6 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`sinks render | head`): not an error of ours. Point
+        # stdout at devnull so the interpreter's final flush does not complain.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception:  # the one place an unexpected error becomes an exit code
         with tempfile.NamedTemporaryFile(
             "w", prefix="sinks-crash-", suffix=".log", delete=False
