@@ -68,8 +68,13 @@ def test_refused_connections_then_service_resumes(kurrentdb):
     with pytest.raises(ServiceUnavailable):
         client.get_stream(stream, timeout=5)
     time.sleep(2.0)
-    append(client, stream, events("OrderPlaced", 1))
-    assert len(client.get_stream(stream)) == 2
+    # Under load the restart can take longer than the refusal window: wait for it, and
+    # give the call a deadline so a stuck channel fails the test instead of stalling it.
+    assert kurrentdb.wait_serving(60)
+    client.append_to_stream(
+        stream, current_version=StreamState.ANY, events=list(events("OrderPlaced", 1)), timeout=20
+    )
+    assert len(client.get_stream(stream, timeout=20)) == 2
 
 
 def test_refused_connections_in_the_process_variant(kurrentdb_process):
@@ -80,5 +85,10 @@ def test_refused_connections_in_the_process_variant(kurrentdb_process):
     with pytest.raises(ServiceUnavailable):
         append(client, stream, events("OrderPlaced", 1))
     time.sleep(2.0)
-    append(client, stream, events("OrderPlaced", 1))
-    assert len(client.get_stream(stream)) == 2
+    # Under load the restart can take longer than the refusal window: wait for it, and
+    # give the call a deadline so a stuck channel fails the test instead of stalling it.
+    assert kurrentdb_process.wait_serving(60)
+    client.append_to_stream(
+        stream, current_version=StreamState.ANY, events=list(events("OrderPlaced", 1)), timeout=20
+    )
+    assert len(client.get_stream(stream, timeout=20)) == 2
