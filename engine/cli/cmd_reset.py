@@ -32,9 +32,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("name", help="sink name")
     where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--position", type=int, metavar="P", help="resume after this log position"
-    )
+    where.add_argument("--position", type=int, metavar="P", help="resume after this log position")
     where.add_argument("--earliest", action="store_true", help="resume from the beginning")
     where.add_argument(
         "--latest", action="store_true", help="resume after the current end (the default)"
