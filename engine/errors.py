@@ -3,8 +3,8 @@
 Adapters translate every client-library exception into one of these two, so the
 rest of the engine decides what to do from the type alone:
 
-* ``TemporaryError`` – worth retrying after a delay (server away, broker down).
-* ``PermanentError`` – retrying cannot help (bad credentials, authorisation,
+* ``TemporaryError`` - worth retrying after a delay (server away, broker down).
+* ``PermanentError`` - retrying cannot help (bad credentials, authorisation,
   message too large, invalid configuration); the sink stops in FAILED.
 
 ``ConfigError`` carries compiler-style diagnostics from the config loader.

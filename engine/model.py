@@ -1,13 +1,13 @@
 """Plain values shared by every layer (frozen dataclasses, no behaviour that does I/O).
 
-* ``Location`` / ``Diagnostic`` – where a config problem is and how it prints
+* ``Location`` / ``Diagnostic`` - where a config problem is and how it prints
   (``path:line:col: error: key: message``), 1-based line and column.
-* ``SinkDefinition`` – one validated sink in canonical form: flat keys in their
+* ``SinkDefinition`` - one validated sink in canonical form: flat keys in their
   canonical spelling, typed values, defaults applied in ``settings``; ``explicit``
   lists the keys the user wrote. ``digest`` is computed from the canonical settings
   only, so formatting or comment edits never change it.
-* ``Record`` – one KurrentDB event as a sink sees it.
-* ``Message`` – one Kafka message ready to produce, with the record position it
+* ``Record`` - one KurrentDB event as a sink sees it.
+* ``Message`` - one Kafka message ready to produce, with the record position it
   stands for.
 """
 

@@ -160,7 +160,7 @@ class SinkSettings:
         for key, (attr, kind) in enums.items():
             if key in s and s[key] is not None:
                 kwargs[attr] = kind(s[key])
-        if "defaultHeaders" in s and s["defaultHeaders"]:
+        if s.get("defaultHeaders"):
             kwargs["default_headers"] = dict(s["defaultHeaders"])
         if "resilience:transientErrorDelay" in s:
             kwargs["transient_error_delay_s"] = parse_timespan(s["resilience:transientErrorDelay"])

@@ -229,6 +229,7 @@ class SinkWorker:
         finally:
             self._drop_reader()
             client.close()
+            self._mapper.close()  # a transformer holds a JavaScript engine and its thread
 
     def _resume_from(self, client: KurrentClient, store: CheckpointStore) -> None:
         """Decide where reading starts: after the checkpoint, else the initial position."""
