@@ -77,6 +77,8 @@ def test_schema_comments_point_at_the_generated_schema() -> None:
     checked = 0
     for folder in (ROOT / "sinks.d", ROOT / "examples/multi-env/sinks.d"):
         for file in sorted(folder.glob("*.yaml")):
+            if file.name.endswith(".test.yaml"):  # config tests, not sink files
+                continue
             text = file.read_text()
             match = SCHEMA_LINE.search(text)
             assert match, f"{file} has no yaml-language-server schema line"

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.config.masking import mask_settings
-from engine.config.sinkfile import FileResult, load_one
+from engine.config.sinkfile import FileResult as FileResult
+from engine.config.sinkfile import load_one
 from engine.config.templating import (
     MASK,
     MissingSecrets,

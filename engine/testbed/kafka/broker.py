@@ -73,7 +73,12 @@ def _die_with_parent() -> None:
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Kafka wants 16 bytes in URL-safe base64. An id that starts with "-" would be read
+    # as an option by the storage tool's argument parser, so draw again.
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 class KafkaBroker:
