@@ -9,6 +9,7 @@ Append, in an error ``Status`` carrying a packed ``WrongExpectedVersion`` for Ba
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import grpc
 from esdbclient.protos.Grpc import code_pb2, shared_pb2, status_pb2, streams_pb2
@@ -93,16 +94,7 @@ class AppendHandler:
             correlation_id=correlation_id, stream_identifier=options.stream_identifier
         )
         if outcome.ok:
-            success = response.success
-            if outcome.current_revision is None:
-                success.no_stream.CopyFrom(empty_pb2.Empty())
-            else:
-                success.current_revision = outcome.current_revision
-            if outcome.position:
-                success.position.commit_position = outcome.position
-                success.position.prepare_position = outcome.position
-            else:
-                success.no_position.CopyFrom(empty_pb2.Empty())
+            _fill_success(response.success, outcome, empty_pb2.Empty)
             return response
         wrong = shared_pb2.WrongExpectedVersion()
         if outcome.current_revision is None:
@@ -127,18 +119,23 @@ class AppendHandler:
         return response
 
 
-def _append_success(outcome: AppendOutcome) -> streams_pb2.AppendResp:
-    response = streams_pb2.AppendResp()
-    success = response.success
+def _fill_success(success: Any, outcome: AppendOutcome, empty: type[Any]) -> None:
+    """Fill the ``Success`` of AppendResp or BatchAppendResp (same fields, but the two
+    messages use different ``Empty`` types)."""
     if outcome.current_revision is None:
-        success.no_stream.CopyFrom(shared_pb2.Empty())
+        success.no_stream.CopyFrom(empty())
     else:
         success.current_revision = outcome.current_revision
     if outcome.position:
         success.position.commit_position = outcome.position
         success.position.prepare_position = outcome.position
     else:
-        success.no_position.CopyFrom(shared_pb2.Empty())
+        success.no_position.CopyFrom(empty())
+
+
+def _append_success(outcome: AppendOutcome) -> streams_pb2.AppendResp:
+    response = streams_pb2.AppendResp()
+    _fill_success(response.success, outcome, shared_pb2.Empty)
     return response
 
 
