@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from engine.demo import run_demo
+    from engine.runtime.gc_tuning import tune_collector
+
+    tune_collector()
 
     return run_demo(
         Path(args.dir),

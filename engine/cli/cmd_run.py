@@ -79,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from engine.errors import EngineError
+    from engine.runtime.gc_tuning import tune_collector
     from engine.supervisor.app import EngineApp, EngineOptions, load_sinks
     from engine.supervisor.logs import stderr_log
 
@@ -106,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"sinks run: {errors} error(s); not starting", file=sys.stderr)
         return 1
     app = EngineApp(options, log=stderr_log(args.log_format))
+    tune_collector()
     if threading.current_thread() is threading.main_thread():
         _install_signals(app)
     try:

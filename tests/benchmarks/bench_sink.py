@@ -31,6 +31,7 @@ from engine.mapping.filters import plan_subscription
 from engine.mapping.pipeline import Mapper
 from engine.model import Message, Record, SinkDefinition
 from engine.runtime.delivery import DeliveryPipeline
+from engine.runtime.gc_tuning import tune_collector
 from engine.runtime.worker import Connections, SinkState, SinkWorker
 from engine.settings import SinkSettings
 from tests.benchmarks.harness import Comparison, Services, emit, services, timed
@@ -250,9 +251,19 @@ def main() -> None:
     parser.add_argument("--e2e-events", type=int, default=30_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep CPython's default collector thresholds instead of the ones `sinks run` sets",
+    )
     args = parser.parse_args()
+    if not args.default_gc:
+        # The same collector settings `sinks run` applies; process-wide, so the raw
+        # baselines run with them too.
+        tune_collector()
     with services(with_kurrentdb=not args.skip_e2e) as svc:
         document: dict[str, Any] = {"benchmark": "bench_sink", "services": svc.notes}
+        document["gc"] = "default" if args.default_gc else "engine (sinks run) settings"
         document["hot_path"] = bench_hot(svc, args.events, args.rounds)
         if not args.skip_e2e:
             document["end_to_end"] = bench_e2e(svc, args.e2e_events, args.rounds)
