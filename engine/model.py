@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -90,9 +91,11 @@ class SinkDefinition:
         """A mutable deep copy of the canonical settings."""
         return {k: _thaw(v) for k, v in self.settings.items()}
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
-        """Hash of what defines the running sink: name, enabled and canonical settings."""
+        """Hash of what defines the running sink: name, enabled and canonical settings.
+
+        Computed once: the definition is immutable and status reports ask often."""
         body = json.dumps(
             {"name": self.name, "enabled": self.enabled, "settings": self.plain_settings()},
             sort_keys=True,

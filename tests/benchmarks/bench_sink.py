@@ -219,10 +219,13 @@ def e2e_engine(url: str, canonical: dict[str, Any], count: int) -> None:
     )
     worker.start()
     try:
-        while worker.status().delivered < count:
-            if worker.status().state is SinkState.FAILED:
-                raise RuntimeError(worker.status().reason)
-            time.sleep(0.005)
+        while True:
+            status = worker.status()
+            if status.delivered >= count:
+                break
+            if status.state is SinkState.FAILED:
+                raise RuntimeError(status.reason)
+            time.sleep(0.01)
     finally:
         worker.stop(30)
 
