@@ -56,12 +56,26 @@ def _git(args: Sequence[str], cwd: Path) -> bytes:
     return done.stdout
 
 
-def _safe_member(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
-    # A committed symlink leading outside is left out; the loader reports it on the other side.
-    try:
-        return tarfile.data_filter(member, dest)
-    except tarfile.FilterError:
-        return None
+def _extract_plain_files(archive: tarfile.TarFile, into: Path) -> None:
+    """Write the archive's folders and regular files under ``into``.
+
+    Links, devices and any path that would land outside ``into`` are left out (the
+    loader then reports a missing or linked file on the other side). Written by hand
+    rather than with ``extractall(filter=...)``, which Python 3.11 before 3.11.4 lacks.
+    """
+    root = into.resolve()
+    for member in archive.getmembers():
+        target = (root / member.name).resolve()
+        if target != root and root not in target.parents:
+            continue
+        if member.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif member.isfile():
+            source = archive.extractfile(member)
+            if source is None:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read())
 
 
 def export_at_ref(directory: Path, ref: str, into: Path) -> Path | None:
@@ -78,7 +92,7 @@ def export_at_ref(directory: Path, ref: str, into: Path) -> Path | None:
         return None
     data = _git(["archive", "--format=tar", ref, "--", rel], top)
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        archive.extractall(into, filter=_safe_member)
+        _extract_plain_files(archive, into)
     return into / rel
 
 
