@@ -27,8 +27,9 @@ from typing import Any
 from engine.errors import ConfigError
 from engine.model import Diagnostic, Location
 
-# The settings tables live in the repository's schema/ folder, next to the package.
-TABLES_DIR = Path(__file__).resolve().parent.parent.parent / "schema"
+# The settings tables live in the repository's schema/ folder. engine/schema is a link
+# to it, so an installed wheel (which copies the link's files) finds them too.
+TABLES_DIR = (Path(__file__).resolve().parent.parent / "schema").resolve()
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
