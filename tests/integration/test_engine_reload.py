@@ -354,6 +354,19 @@ def test_sigterm_mid_stream_then_restart_loses_nothing(
         got = numbers_in(kafka_broker, topic, total, timeout=90)
         # at least once: the restart may repeat a few, it must not miss any
         assert sorted(set(got)) == list(range(total))
+        # `sinks status` against the running engine prints its table
+        shown = subprocess.run(
+            [sys.executable, "-m", "engine.cli.main", "status", "--addr", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert shown.returncode == 0, shown.stderr
+        header, *rows = shown.stdout.splitlines()
+        assert header.split()[:4] == ["NAME", "STATE", "DELIVERED", "FAILED"]
+        row = next(r.split() for r in rows if r.split()[0] == DURABLE)
+        assert row[1] == "RUNNING" and int(row[2]) >= total - len(before_restart)
     finally:
         again.send_signal(signal.SIGTERM)
         assert again.wait(60) == 0
