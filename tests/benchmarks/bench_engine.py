@@ -174,24 +174,17 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def start_engine(folder: Path, url: str, *extra: str) -> subprocess.Popen[bytes]:
+    """`sinks run` on ``folder`` in its own process (output dropped)."""
+    command = [sys.executable, "-m", "engine.cli.main", "run", "--dir", str(folder)]
+    return subprocess.Popen(
+        [*command, "--kurrentdb", url, *extra], cwd=ROOT, stderr=subprocess.DEVNULL
+    )
+
+
 def run_engine(folder: Path, url: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli.main",
-            "run",
-            "--dir",
-            str(folder),
-            "--kurrentdb",
-            url,
-            "--status-addr",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=ROOT,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_engine(folder, url, "--status-addr", f"127.0.0.1:{port}")
     import urllib.request
 
     deadline = time.monotonic() + 120
@@ -270,24 +263,7 @@ def rss_with_kafka_away(url: str, events: int, seconds: float) -> dict[str, Any]
         folder = Path(tempfile.mkdtemp(prefix="bench-rss-"))
         text = sink_yaml("waiting", f"w-{run}", dead, prefix).replace("Latest", "Earliest")
         write(folder / "w.yaml", text)
-        port_proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "engine.cli.main",
-                "run",
-                "--dir",
-                str(folder),
-                "--kurrentdb",
-                url,
-                "--status-addr",
-                "off",
-                "--shutdown-timeout",
-                "5",
-            ],
-            cwd=ROOT,
-            stderr=subprocess.DEVNULL,
-        )
+        port_proc = start_engine(folder, url, "--status-addr", "off", "--shutdown-timeout", "5")
         try:
             return sample(port_proc.pid, seconds, proc_rss_mb)
         finally:
