@@ -48,5 +48,5 @@ def test_given_ports_that_are_taken_fail_with_the_broker_log(
     )
     with pytest.raises(BrokerError, match="could not bind its ports") as failed:
         broker.start()
-    assert "Address already in use" in str(failed.value)
+    assert f"failed to bind to 127.0.0.1:{taken}: Address already in use" in str(failed.value)
     assert not broker.running

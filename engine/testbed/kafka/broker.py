@@ -276,6 +276,13 @@ class KafkaBroker:
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
 
     # -- internals -----------------------------------------------------------------
+    def _bind_failure_lines(self) -> str:
+        # Quote the failing lines themselves: the broker keeps logging its shutdown
+        # after a bind error, which pushes the cause out of any fixed-size tail.
+        text = self.log_file.read_text(errors="replace")
+        hits = [line.strip() for line in text.splitlines() if BIND_FAILURE in line]
+        return " | ".join(dict.fromkeys(hits[:3]))
+
     def _tls_material(self) -> TlsMaterial:
         if self._tls is None:
             self._tls = ensure_tls(self.tls_dir)
@@ -337,8 +344,8 @@ class KafkaBroker:
             text, carry = carry + chunk, chunk[-200:]  # a marker may straddle two reads
             if BIND_FAILURE.encode() in text:
                 raise BrokerError(
-                    f"Kafka broker could not bind its ports {self.ports}; "
-                    f"log {self.log_file}:\n{self.log_tail()}"
+                    f"Kafka broker could not bind its ports {self.ports}: "
+                    f"{self._bind_failure_lines()}; log {self.log_file}"
                 )
             started = started or STARTED_LINE.encode() in text
             if self._process.poll() is not None:
