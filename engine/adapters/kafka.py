@@ -10,6 +10,9 @@ What this module guarantees:
 * Every delivery report reaches the caller as ``on_ok(token)`` or
   ``on_error(token, error)`` with an ``engine.errors`` error, so no other module
   sees a librdkafka type.
+* librdkafka's own log lines go to the Python logger ``engine.kafka.<client id>``
+  (delivered by ``poll``), never raw to stderr; ``sinks run`` writes them into its
+  event log as ``kafka.client`` lines.
 
 Producer configuration (sink setting → librdkafka key):
 
@@ -48,6 +51,7 @@ topic, fatal producer state, ...) becomes ``PermanentError``.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
@@ -57,6 +61,8 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.model import Message
 from engine.settings import SaslMechanism, SecurityProtocol, SinkSettings
+
+CLIENT_LOGGER = "engine.kafka"  # parent of one logger per producer, named by client id
 
 _PROTOCOLS = {
     SecurityProtocol.PLAINTEXT: "plaintext",
@@ -170,6 +176,9 @@ class KafkaProducer:
         # keep retrying until every message times out).
         self.broken: EngineError | None = None
         config["error_cb"] = self._on_client_error
+        # librdkafka's own log lines go through Python logging (served by poll), so
+        # a running engine writes them in its log format instead of raw to stderr.
+        config.setdefault("logger", logging.getLogger(f"{CLIENT_LOGGER}.{client_id}"))
         self._producer: Any
         try:
             self._producer = Producer(config)

@@ -4,7 +4,8 @@ What this module guarantees:
 
 * Subscriptions yield ``engine.model.Record`` values and ``PositionMarker`` values
   (the server's checkpoints on a filtered ``$all`` subscription, so a sink whose
-  filter rarely matches still moves its checkpoint) and nothing else.
+  filter rarely matches still moves its checkpoint) and ``CAUGHT_UP`` once the
+  server has sent everything stored so far (live events follow), and nothing else.
 * A subscription resumes strictly *after* the position it is given: a commit
   position for ``$all``, a stream revision for one stream.
 * Every esdbclient exception leaves as ``TemporaryError`` (server unreachable,
@@ -59,6 +60,14 @@ class PositionMarker:
 
 
 @dataclass(frozen=True, slots=True)
+class CaughtUp:
+    """The subscription has delivered everything stored so far; live events follow."""
+
+
+CAUGHT_UP = CaughtUp()
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     """The last event of a stream, for small bookkeeping streams."""
 
@@ -74,11 +83,14 @@ class Subscription:
         self._inner = inner
         self._description = description
 
-    def __iter__(self) -> Iterator[Record | PositionMarker]:
+    def __iter__(self) -> Iterator[Record | PositionMarker | CaughtUp]:
         try:
             for event in self._inner:
                 if event.is_checkpoint:
                     yield PositionMarker(event.commit_position)
+                    continue
+                if event.is_caught_up:
+                    yield CAUGHT_UP
                     continue
                 recorded_at = event.recorded_at
                 yield Record(
@@ -137,6 +149,7 @@ class KurrentClient:
                     plan.stream_name,
                     stream_position=after_revision,
                     from_end=from_end and after_revision is None,
+                    include_caught_up=True,
                 )
                 return Subscription(inner, f"stream {plan.stream_name!r}")
             inner = self._client.subscribe_to_all(
@@ -146,6 +159,7 @@ class KurrentClient:
                 filter_exclude=plan.filter_exclude,
                 filter_by_stream_name=plan.filter_by_stream_name,
                 include_checkpoints=True,
+                include_caught_up=True,
             )
             return Subscription(inner, "$all")
         except esdb_errors.EventStoreDBClientException as exc:

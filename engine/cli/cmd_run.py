@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.errors import EngineError
     from engine.runtime.gc_tuning import tune_collector
     from engine.supervisor.app import EngineApp, EngineOptions, load_sinks
-    from engine.supervisor.logs import stderr_log
+    from engine.supervisor.logs import route_client_logs, stderr_log
 
     try:
         overrides = parse_overrides(args.set)
@@ -106,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
         errors = sum(1 for d in load.diagnostics if d.severity.value == "error")
         print(f"sinks run: {errors} error(s); not starting", file=sys.stderr)
         return 1
-    app = EngineApp(options, log=stderr_log(args.log_format))
+    log = stderr_log(args.log_format)
+    route_client_logs(log)
+    app = EngineApp(options, log=log)
     tune_collector()
     if threading.current_thread() is threading.main_thread():
         _install_signals(app)

@@ -74,7 +74,8 @@ def metadata_headers(metadata: bytes) -> dict[str, str]:
         return {}
     if not isinstance(parsed, dict):
         return {}
-    return {str(k): header_text(v) for k, v in parsed.items()}
+    # JSON object keys are always strings; most values are too, so test before calling.
+    return {k: v if type(v) is str else header_text(v) for k, v in parsed.items()}
 
 
 class RequestIds:
@@ -85,12 +86,12 @@ class RequestIds:
     def __init__(self) -> None:
         bits = f"{random.SystemRandom().getrandbits(80):020x}"
         variant = "89ab"[int(bits[15], 16) & 3]
-        self._prefix = f"{bits[:8]}-{bits[8:12]}-4{bits[12:15]}-{variant}{bits[16:19]}-"
+        self._prefix = f"{bits[:8]}-{bits[8:12]}-4{bits[12:15]}-{variant}{bits[16:19]}-".encode()
         self._count = random.SystemRandom().getrandbits(32)
 
     def next(self) -> bytes:
         self._count = (self._count + 1) & 0xFFFFFFFFFFFF
-        return f"{self._prefix}{self._count:012x}".encode()
+        return b"%s%012x" % (self._prefix, self._count)
 
 
 class HeaderBuilder:

@@ -15,6 +15,9 @@ Guarantees:
   re-producing everything from the first unconfirmed record; any other failure
   (or a transformer error) ends in FAILED with the reason and the position, the
   checkpoint never passing the failed event.
+* ``status().caught_up`` is true while the subscription is live (the server said
+  it caught up) and nothing read is waiting or in flight: every matching event
+  stored so far has reached the broker.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from engine.adapters.kurrentdb import KurrentClient, PositionMarker
+from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker
 from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.mapping.filters import plan_subscription
 from engine.mapping.pipeline import Mapper, TransformError
@@ -41,6 +44,7 @@ _REPORT_EVERY = 1024  # records between two listener reports while busy
 _MAX_BACKOFF_S = 5.0
 _STEADY_S = 10.0
 _T = TypeVar("_T")
+_BUSY_WAIT_S = 0.005
 _MAP_BATCH = 256  # records mapped together (one transformer call per batch)
 
 
@@ -70,6 +74,7 @@ class WorkerStatus:
     checkpoint_position: int | None
     last_error: str | None
     definition_digest: str
+    caught_up: bool = False
 
 
 class WorkerListener(Protocol):
@@ -127,6 +132,8 @@ class SinkWorker:
         self._committed: Position | None = None
         self._skip_until: int | None = None
         self._retired = 0
+        self._live = False  # the current subscription reported caught-up
+        self._idle = False  # the worker's last look at the reader found nothing
 
     # -- control -------------------------------------------------------------
     def start(self) -> None:
@@ -175,6 +182,19 @@ class SinkWorker:
             checkpoint_position=self._committed.log_position if self._committed else None,
             last_error=self._last_error,
             definition_digest=self.definition.digest,
+            caught_up=self._caught_up(),
+        )
+
+    def _caught_up(self) -> bool:
+        reader, pipeline = self._reader, self._pipeline
+        return (
+            self._live
+            and self._idle
+            and self._state is SinkState.RUNNING
+            and reader is not None
+            and not reader.items
+            and pipeline is not None
+            and pipeline.tracker.in_flight == 0
         )
 
     def wait_for(self, *states: SinkState, timeout: float) -> bool:
@@ -263,6 +283,7 @@ class SinkWorker:
             after_revision=at.stream_revision if at else None,
         )
         reader = SubscriptionReader(subscription, self.name)
+        self._live = False
         self._reader = reader
         reader.start()
         self._set_state(SinkState.RUNNING, None)
@@ -287,6 +308,7 @@ class SinkWorker:
                     raise _Stopped
                 self._set_state(SinkState.RUNNING, None)
             handled = 0
+            self._idle = False
             batch: list[Record] = []
             while handled < _REPORT_EVERY and pipeline.tracker.failure is None:
                 try:
@@ -306,7 +328,9 @@ class SinkWorker:
                 if batch:  # keep read order: records before the marker or error go first
                     self._map_and_send(batch, stream_sink)
                     batch = []
-                if isinstance(item, PositionMarker):
+                if item is CAUGHT_UP:
+                    self._live = True
+                elif isinstance(item, PositionMarker):
                     self._read_at = Position(item.position, None)
                     pipeline.skip(item.position, None)
                 elif item is END:
@@ -322,12 +346,13 @@ class SinkWorker:
             self._policy.count(retired - self._retired)
             self._retired = retired
             if handled == 0:
+                self._idle = True  # found nothing to do (read by status())
                 if pipeline.tracker.in_flight:
-                    pipeline.poll(0.005)
-                    reader.wait(0.005)
+                    pipeline.poll(_BUSY_WAIT_S)
+                    reader.wait(_BUSY_WAIT_S)
                 else:
                     pipeline.poll(0)
-                    reader.wait(min(0.1, max(0.005, self._policy.seconds_left())))
+                    reader.wait(min(0.1, max(_BUSY_WAIT_S, self._policy.seconds_left())))
             else:
                 pipeline.poll(0)
             pipeline.note_progress()
@@ -354,14 +379,25 @@ class SinkWorker:
         stream_sink: bool,
         pipeline: DeliveryPipeline,
     ) -> None:
-        for record, message in zip(records, messages, strict=False):
-            revision = record.stream_revision if stream_sink else None
-            self._read_at = Position(record.log_position, revision)
-            self.read += 1
-            if message is None:
-                pipeline.skip(record.log_position, revision)
-            else:
-                pipeline.send(message, record.log_position, revision)
+        sent = 0
+        send, skip = pipeline.send, pipeline.skip
+        try:
+            for record, message in zip(records, messages, strict=False):
+                revision = record.stream_revision if stream_sink else None
+                if message is None:
+                    skip(record.log_position, revision)
+                else:
+                    send(message, record.log_position, revision)
+                sent += 1
+        finally:
+            # Where to resubscribe from: once per run of records, not per record (a
+            # position object per event is measurable on the hot path).
+            if sent:
+                last = records[sent - 1]
+                self._read_at = Position(
+                    last.log_position, last.stream_revision if stream_sink else None
+                )
+                self.read += sent
 
     # -- bookkeeping -----------------------------------------------------------
     def _report(self) -> None:

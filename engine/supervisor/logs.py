@@ -12,6 +12,7 @@ Nothing secret is ever written: settings only reach a line through
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 import time
@@ -130,5 +131,48 @@ class EventLog:
         self.emit("INFO", "engine.stopping", sinks=sinks, deadline_s=deadline)
 
 
+_LEVELS = {logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "WARN"}
+
+
+class ClientLogBridge(logging.Handler):
+    """Writes the Kafka client's log lines (``engine.kafka.kafka-sink-<name>``) as events.
+
+    librdkafka formats its lines as ``FACILITY [instance] text``; they become
+    ``kafka.client`` events naming the sink, so one log holds everything.
+    """
+
+    def __init__(self, log: EventLog, client_logger: str) -> None:
+        super().__init__(logging.DEBUG)
+        self._log = log
+        self._prefix = client_logger + "."
+
+    def emit(self, record: logging.LogRecord) -> None:
+        client = record.name[len(self._prefix) :] if record.name.startswith(self._prefix) else ""
+        sink = client.removeprefix("kafka-sink-") if client.startswith("kafka-sink-") else None
+        facility, _, text = record.getMessage().partition(" ")
+        self._log.emit(
+            _LEVELS.get(record.levelno, "ERROR"),
+            "kafka.client",
+            sink=sink,
+            client=None if sink else client or record.name,
+            facility=facility,
+            message=text,
+        )
+
+
 def stderr_log(fmt: str = "text") -> EventLog:
     return EventLog(sys.stderr, fmt)
+
+
+def route_client_logs(log: EventLog) -> ClientLogBridge:
+    """Send the Kafka client's log lines to ``log`` (once per process)."""
+    from engine.adapters.kafka import CLIENT_LOGGER
+
+    logger = logging.getLogger(CLIENT_LOGGER)
+    for old in [h for h in logger.handlers if isinstance(h, ClientLogBridge)]:
+        logger.removeHandler(old)
+    bridge = ClientLogBridge(log, CLIENT_LOGGER)
+    logger.addHandler(bridge)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return bridge

@@ -80,11 +80,16 @@ class SinkView:
     last_error: str | None = None
     issues: tuple[str, ...] = ()  # compiler lines of its file's current rejection, if any
     restarts: int = 0  # how many times a reload replaced this sink's worker
+    caught_up: bool = False  # live, nothing waiting or in flight (see SinkWorker.status)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self, head_position: int | None = None) -> dict[str, Any]:
         lag: int | None = None
-        if head_position is not None:
+        if self.caught_up:
+            # Live and drained: the head may be ahead with events the filter skips
+            # (or with this sink's own checkpoints), but nothing is left to deliver.
+            lag = 0
+        elif head_position is not None:
             done = self.last_delivered_position
             if done is None:
                 done = self.checkpoint_position
@@ -103,6 +108,7 @@ class SinkView:
             "checkpoint_position": self.checkpoint_position,
             "head_position": head_position,
             "lag": lag,
+            "caught_up": self.caught_up,
             "last_error": self.last_error,
             "issues": list(self.issues),
             "restarts": self.restarts,

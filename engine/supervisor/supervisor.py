@@ -357,6 +357,7 @@ class Supervisor:
                         last_error=s.last_error,
                         issues=issues,
                         restarts=restarts.get(name, 0),
+                        caught_up=s.caught_up,
                     )
                 )
             else:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import pytest
 
-from engine.adapters.kafka import KafkaProducer
+from engine.adapters.kafka import CLIENT_LOGGER, KafkaProducer
 from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.model import Message
 from engine.settings import SinkSettings
@@ -114,3 +116,29 @@ def test_closed_producer_refuses_messages(kafka_broker, topic) -> None:  # type:
     assert producer.pending() == 0
     with pytest.raises(PermanentError, match="the producer is closed"):
         producer.produce(message(topic, 1), 1)
+
+
+def test_client_log_lines_go_to_the_python_logger_not_stderr(capfd) -> None:  # type: ignore[no-untyped-def]
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    logger = logging.getLogger(f"{CLIENT_LOGGER}.log-test")
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+        # Nothing listens on port 1: librdkafka logs a failed connect at once.
+        producer = KafkaProducer(
+            settings("127.0.0.1:1"), Reports().on_ok, Reports().on_error, client_id="log-test"
+        )
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            producer.poll(0.1)
+        producer.close(0)
+    finally:
+        logger.removeHandler(keep)
+    assert seen, "no librdkafka log line reached the logger"
+    assert "127.0.0.1:1" in seen[0].getMessage()
+    assert "Connect to" not in capfd.readouterr().err

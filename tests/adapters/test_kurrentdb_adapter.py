@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 from esdbclient import NewEvent, StreamState
 
-from engine.adapters.kurrentdb import KurrentClient, PositionMarker, head_position
+from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker, head_position
 from engine.errors import PermanentError, TemporaryError
 from engine.model import Record
 from engine.runtime.checkpoints import Checkpoint, CheckpointStore, checkpoint_stream, reset
@@ -88,6 +88,39 @@ def test_subscribe_to_all_resumes_after_a_position(kurrentdb) -> None:  # type: 
         assert head_position(kurrentdb.url) >= positions[-1]
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("kind", ["stream", "all"])
+def test_caught_up_comes_after_the_stored_events_and_before_live_ones(kurrentdb, kind: str) -> None:  # type: ignore[no-untyped-def]
+    stream = kurrentdb.unique("caughtup")
+    append(kurrentdb, stream, 3)
+    plan = (
+        Plan(stream_name=stream)
+        if kind == "stream"
+        else Plan(filter_include=(stream,), filter_by_stream_name=True)
+    )
+    client = KurrentClient(kurrentdb.url)
+    subscription = client.subscribe(plan)
+    seen: list[object] = []
+    try:
+        for item in subscription:
+            if isinstance(item, PositionMarker):
+                continue
+            seen.append(item)
+            if item is CAUGHT_UP:
+                # Appended only now: it must arrive live, after the caught-up signal.
+                kurrentdb.client().append_to_stream(
+                    stream,
+                    current_version=StreamState.ANY,
+                    events=NewEvent(type="Late", data=b"{}"),
+                )
+            if len(seen) == 5:
+                break
+    finally:
+        subscription.stop()
+        client.close()
+    kinds = ["caught-up" if i is CAUGHT_UP else i.schema_subject for i in seen]  # type: ignore[attr-defined]
+    assert kinds == ["Happened", "Happened", "Happened", "caught-up", "Late"]
 
 
 def test_subscription_stops_from_another_thread(kurrentdb) -> None:  # type: ignore[no-untyped-def]

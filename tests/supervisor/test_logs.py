@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 from engine.model import Diagnostic, Location, SinkDefinition
-from engine.supervisor.logs import EventLog
+from engine.supervisor.logs import ClientLogBridge, EventLog, route_client_logs
 from engine.supervisor.plan import Change, Plan
 
 SECRET = "hunter2-very-secret"
@@ -68,3 +69,44 @@ def test_json_lines() -> None:
 
 def test_quiet_log_writes_nothing() -> None:
     EventLog.quiet().sink_started(definition())  # must not fail without a stream
+
+
+def test_kafka_client_lines_become_events_naming_the_sink() -> None:
+    out = io.StringIO()
+    bridge = ClientLogBridge(EventLog(out, "json"), "engine.kafka")
+    line = logging.LogRecord(
+        "engine.kafka.kafka-sink-orders",
+        logging.WARNING,
+        __file__,
+        1,
+        "%s [%s] %s",
+        ("GETPID", "rdkafka#producer-1", "[thrd:main]: Failed to acquire idempotence PID"),
+        None,
+    )
+    bridge.emit(line)
+    assert json.loads(out.getvalue()) == {
+        "ts": json.loads(out.getvalue())["ts"],
+        "level": "WARN",
+        "event": "kafka.client",
+        "sink": "orders",
+        "facility": "GETPID",
+        "message": "[rdkafka#producer-1] [thrd:main]: Failed to acquire idempotence PID",
+    }
+
+
+def test_route_client_logs_replaces_an_earlier_bridge() -> None:
+    first, second = io.StringIO(), io.StringIO()
+    route_client_logs(EventLog(first))
+    route_client_logs(EventLog(second))
+    logger = logging.getLogger("engine.kafka.bench")
+    try:
+        logger.error("%s [%s] %s", "FAIL", "rdkafka#producer-2", "Connect to 127.0.0.1:1 failed")
+    finally:
+        for handler in list(logging.getLogger("engine.kafka").handlers):
+            logging.getLogger("engine.kafka").removeHandler(handler)
+    assert first.getvalue() == ""
+    text = second.getvalue()
+    assert text.endswith(
+        ' ERROR kafka.client client=bench facility=FAIL message="[rdkafka#producer-2] '
+        'Connect to 127.0.0.1:1 failed"\n'
+    )

@@ -75,6 +75,7 @@ def test_sinks_and_one_sink_with_lag_and_reload_issues(serve) -> None:  # type: 
         [
             view("a", delivered=10, failed=1, last_delivered_position=900),
             view("b", state="RUNNING", issues=(issue.format(),), checkpoint_position=500),
+            view("c", delivered=3, last_delivered_position=700, caught_up=True),
         ],
         last,
     )
@@ -84,7 +85,7 @@ def test_sinks_and_one_sink_with_lag_and_reload_issues(serve) -> None:  # type: 
     code, body = get(server.address, "/sinks")
     assert code == 200
     doc = json.loads(body)
-    assert [s["name"] for s in doc["sinks"]] == ["a", "b"]
+    assert [s["name"] for s in doc["sinks"]] == ["a", "b", "c"]
     assert doc["head_position"] == 1000
     assert doc["last_reload"]["issues"] == [
         "sinks.d/b.yaml:4:9: error: compression:type: 'zsdt' is not one of ..."
@@ -96,6 +97,9 @@ def test_sinks_and_one_sink_with_lag_and_reload_issues(serve) -> None:  # type: 
     b = json.loads(get(server.address, "/sinks/b")[1])
     assert b["lag"] == 500  # no delivery yet: measured from the checkpoint
     assert b["issues"] == [issue.format()]
+    c = json.loads(get(server.address, "/sinks/c")[1])
+    # Live and drained: what lies between 700 and the head is not for this sink.
+    assert (c["lag"], c["caught_up"], a["caught_up"]) == (0, True, False)
     code, body = get(server.address, "/sinks/nope")
     assert code == 404 and "nope" in body
 
