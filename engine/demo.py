@@ -143,7 +143,7 @@ def run_demo(
     from engine.adapters.kafka import read_back
     from engine.adapters.kurrentdb import append_events
     from engine.config.loader import LoadResult, load_directory
-    from engine.runtime.worker import Connections
+    from engine.runtime.worker_api import Connections
     from engine.supervisor.supervisor import Supervisor
     from engine.testbed.kafka import KafkaBroker
     from engine.testbed.standin import StandIn

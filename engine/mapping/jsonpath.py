@@ -22,6 +22,13 @@ connectors' record so that documented filters work unchanged
 (system ``$`` keys included), non-string values JSON-encoded. An event matches
 when the query selects at least one node. Only JSON events are queried: events
 whose content type is not JSON, or whose data does not parse, never match.
+
+The documented form ``$[?EXPR]`` whose ``EXPR`` only uses absolute paths (``$``,
+never ``@``) gives the same answer for every member of the record, yet a query
+engine evaluates it once per member (eleven times) before it can say "no". Such a
+query runs instead as ``$[?EXPR']`` over ``{"r": record}``, with every ``$`` of
+``EXPR`` turned into ``$.r``: one evaluation, the same answer (tested against the
+plain evaluation on generated queries).
 """
 
 from __future__ import annotations
@@ -82,15 +89,75 @@ def record_document(record: Record, value: Any, headers: Mapping[str, str]) -> d
     }
 
 
+_WRAP = "r"  # the one member of the wrapper document of a root-only filter
+
+
+def _string_end(text: str, start: int) -> int:
+    """Index just past the string literal that opens at ``start``, or -1 if unclosed."""
+    quote, i = text[start], start + 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == quote:
+            return i + 1
+        i += 1
+    return -1
+
+
+def root_only_rewrite(expression: str) -> str | None:
+    """``$[?EXPR]`` with only absolute paths in ``EXPR`` → the query for the wrapper.
+
+    None when the expression has any other shape: it then runs as written.
+    """
+    text = expression.strip()
+    if not (text.startswith("$[?") and text.endswith("]")):
+        return None
+    body = text[3:-1]
+    out: list[str] = []
+    depth, i = 0, 0
+    while i < len(body):
+        ch = body[i]
+        if ch in "'\"":
+            end = _string_end(body, i)
+            if end < 0:
+                return None
+            out.append(body[i:end])
+            i = end
+            continue
+        if ch == "@":
+            return None  # relative to each member: must run per member
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+            if depth < 0:
+                return None  # the filter's bracket closes early: more than one segment
+        elif ch == "," and depth == 0:
+            return None  # several selectors in the bracket
+        out.append(f"$.{_WRAP}" if ch == "$" else ch)
+        i += 1
+    return None if depth else f"$[?{''.join(out)}]"
+
+
 class JsonPathFilter:
     """One compiled query; ``matches`` is true when it selects at least one node."""
 
-    __slots__ = ("_query", "expression")
+    __slots__ = ("_query", "_wrapped", "expression")
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
-        self._query = compile_query(expression)
+        self._query = compile_query(expression)  # also what reports a bad expression
+        self._wrapped = False
+        rewritten = root_only_rewrite(expression)
+        if rewritten is not None:
+            try:
+                self._query = jsonpath_rfc9535.compile(rewritten)
+                self._wrapped = True
+            except jsonpath_rfc9535.JSONPathError:
+                pass  # keep the query as written
 
     def matches(self, document: dict[str, Any]) -> bool:
+        target = {_WRAP: document} if self._wrapped else document
         # finditer stops at the first node: no need to build the whole node list.
-        return next(iter(self._query.finditer(document)), None) is not None
+        return next(iter(self._query.finditer(target)), None) is not None

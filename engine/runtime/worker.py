@@ -22,12 +22,10 @@ Guarantees:
 
 from __future__ import annotations
 
-import enum
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker
 from engine.errors import EngineError, PermanentError, TemporaryError
@@ -38,59 +36,21 @@ from engine.runtime.checkpoints import Checkpoint, CheckpointStore, CommitPolicy
 from engine.runtime.delivery import DeliveryPipeline
 from engine.runtime.reader import END, SubscriptionReader
 from engine.runtime.tracker import Position
+from engine.runtime.worker_api import (
+    Connections,
+    SinkState,
+    WorkerListener,
+    WorkerStatus,
+    silent_listener,
+)
 from engine.settings import SinkSettings
 
 _REPORT_EVERY = 1024  # records between two listener reports while busy
 _MAX_BACKOFF_S = 5.0
 _STEADY_S = 10.0
 _T = TypeVar("_T")
-_BUSY_WAIT_S = 0.005
+_BUSY_WAIT_S = 0.005  # nap between looks at the reader while deliveries are in flight
 _MAP_BATCH = 256  # records mapped together (one transformer call per batch)
-
-
-class SinkState(enum.Enum):
-    ACTIVATING = "ACTIVATING"
-    RUNNING = "RUNNING"
-    BACKOFF = "BACKOFF"
-    DEACTIVATING = "DEACTIVATING"
-    STOPPED = "STOPPED"
-    FAILED = "FAILED"
-
-
-@dataclass(frozen=True)
-class Connections:
-    kurrentdb_url: str = "esdb://localhost:2113?Tls=false"
-
-
-@dataclass(frozen=True)
-class WorkerStatus:
-    name: str
-    state: SinkState
-    reason: str | None
-    read: int
-    delivered: int
-    failed: int
-    last_delivered_position: int | None
-    checkpoint_position: int | None
-    last_error: str | None
-    definition_digest: str
-    caught_up: bool = False
-
-
-class WorkerListener(Protocol):
-    def on_state(self, sink: str, state: SinkState, reason: str | None) -> None: ...
-    def on_read(self, sink: str, count: int) -> None: ...
-    def on_delivered(self, sink: str, count: int, latencies_s: Sequence[float]) -> None: ...
-    def on_failed(self, sink: str, count: int) -> None: ...
-    def on_checkpoint(self, sink: str, position: int) -> None: ...
-
-
-class _Silent:
-    def on_state(self, sink: str, state: SinkState, reason: str | None) -> None: ...
-    def on_read(self, sink: str, count: int) -> None: ...
-    def on_delivered(self, sink: str, count: int, latencies_s: Sequence[float]) -> None: ...
-    def on_failed(self, sink: str, count: int) -> None: ...
-    def on_checkpoint(self, sink: str, position: int) -> None: ...
 
 
 class _Stopped(Exception):
@@ -114,7 +74,7 @@ class SinkWorker:
         self._producer_overrides = dict(producer_overrides or {})
         self.name = definition.name
         self._connections = connections
-        self._listener: WorkerListener = listener or _Silent()
+        self._listener: WorkerListener = listener or silent_listener()
         self._capacity = capacity
         self._state = SinkState.STOPPED
         self._reason: str | None = None

@@ -59,7 +59,7 @@ class EngineApp:
         log: EventLog | None = None,
         worker_factory: WorkerFactory | None = None,
     ) -> None:
-        from engine.runtime.worker import Connections
+        from engine.runtime.worker_api import Connections
         from engine.supervisor.supervisor import Supervisor
 
         self.options = options

@@ -28,7 +28,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from engine.runtime.worker import SinkState
+    from engine.runtime.worker_api import SinkState
     from engine.supervisor.results import ReloadResult
 
 LATENCY_BUCKETS: tuple[float, ...] = (

@@ -4,7 +4,7 @@ Endpoints (JSON unless said otherwise):
 
 * ``GET /sinks``: every sink's view plus the last reload result.
 * ``GET /sinks/<name>``: one sink: state, definition digest, source file, last
-  delivered position, lag to the head of ``$all``, delivered/failed counts, last
+  delivered position, lag to the head of ``$all``, ``caught_up``, delivered/failed counts, last
   error, the issues of its file while that file is rejected, and the last reload
   result with its issues as compiler-style lines. 404 for an unknown name.
 * ``GET /healthz``: 200 while the process serves requests.
@@ -16,8 +16,10 @@ The head of ``$all`` is read by a background poller every ``head_interval``
 seconds, never per request, so scraping cannot load KurrentDB. Lag is that head
 minus the sink's last delivered position (else its checkpoint), in commit-position
 units: it counts every later event of ``$all``, including those the sink's filter
-skips, so it is an upper bound of what the sink still has to read. The server binds
-to loopback by default (127.0.0.1:7781).
+skips, so it is an upper bound of what the sink still has to read. A sink that is
+``caught_up`` (its subscription went live and nothing it read is waiting or in
+flight) shows lag 0: whatever lies beyond its position is not for it, or is its own
+checkpoints. The server binds to loopback by default (127.0.0.1:7781).
 """
 
 from __future__ import annotations

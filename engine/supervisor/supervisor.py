@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from engine.errors import PermanentError
 from engine.model import Diagnostic, Location, SinkDefinition
-from engine.runtime.worker import Connections, SinkState, WorkerListener, WorkerStatus
+from engine.runtime.worker_api import Connections, SinkState, WorkerListener, WorkerStatus
 from engine.supervisor.filestate import FileTracker
 from engine.supervisor.logs import EventLog
 from engine.supervisor.plan import Plan, plan

@@ -32,7 +32,8 @@ from engine.mapping.pipeline import Mapper
 from engine.model import Message, Record, SinkDefinition
 from engine.runtime.delivery import DeliveryPipeline
 from engine.runtime.gc_tuning import tune_collector
-from engine.runtime.worker import Connections, SinkState, SinkWorker
+from engine.runtime.worker import SinkWorker
+from engine.runtime.worker_api import Connections, SinkState
 from engine.settings import SinkSettings
 from tests.benchmarks.harness import Comparison, Services, emit, services, timed
 

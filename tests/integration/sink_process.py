@@ -12,7 +12,8 @@ import sys
 import threading
 
 from engine.model import SinkDefinition
-from engine.runtime.worker import Connections, SinkWorker
+from engine.runtime.worker import SinkWorker
+from engine.runtime.worker_api import Connections
 
 
 def main() -> int:

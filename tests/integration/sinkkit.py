@@ -13,7 +13,8 @@ from typing import Any
 from esdbclient import EventStoreDBClient, NewEvent, StreamState
 
 from engine.model import SinkDefinition
-from engine.runtime.worker import Connections, SinkState, SinkWorker, WorkerStatus
+from engine.runtime.worker import SinkWorker
+from engine.runtime.worker_api import Connections, SinkState, WorkerStatus
 
 KEYED = {"partitionKeyExtraction:enabled": True, "partitionKeyExtraction:source": "StreamSuffix"}
 

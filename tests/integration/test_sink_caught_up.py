@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.runtime.worker import Connections, SinkState, SinkWorker
+from engine.runtime.worker import SinkWorker
+from engine.runtime.worker_api import Connections, SinkState
 from tests.integration.sinkkit import append_numbered, definition, unique_name, wait_until
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,8 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from engine.adapters.kurrentdb import KurrentClient
 from engine.runtime.checkpoints import CheckpointStore
-from engine.runtime.worker import Connections, SinkState, SinkWorker
+from engine.runtime.worker import SinkWorker
+from engine.runtime.worker_api import Connections, SinkState
 from tests.integration.sinkkit import (
     KEYED,
     Appender,

@@ -18,7 +18,8 @@ from engine.adapters.kurrentdb import KurrentClient
 from engine.errors import EngineError, PermanentError
 from engine.model import Message
 from engine.runtime.checkpoints import CheckpointStore
-from engine.runtime.worker import Connections, SinkState, SinkWorker
+from engine.runtime.worker import SinkWorker
+from engine.runtime.worker_api import Connections, SinkState
 from engine.settings import SinkSettings
 from tests.integration.sinkkit import (
     Recorder,

@@ -14,7 +14,7 @@ from pathlib import Path
 from engine.config.loader import FileResult, LoadResult
 from engine.errors import PermanentError
 from engine.model import Diagnostic, Location, SinkDefinition
-from engine.runtime.worker import Connections, SinkState, WorkerListener, WorkerStatus
+from engine.runtime.worker_api import Connections, SinkState, WorkerListener, WorkerStatus
 
 
 @dataclass

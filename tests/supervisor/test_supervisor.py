@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.runtime.worker import Connections
+from engine.runtime.worker_api import Connections
 from engine.supervisor.results import ReloadOutcome
 from engine.supervisor.supervisor import Supervisor
 from tests.supervisor.fakes import Folder, Journal
