@@ -96,23 +96,31 @@ class DeliveryTracker:
 
     def confirm(self, seq: int) -> None:
         """The broker confirmed message ``seq`` (or it needed no delivery)."""
-        if seq != self._base:
-            if seq > self._base:
+        base = self._base
+        if seq != base:
+            if seq > base:
                 self._early.add(seq)
             return  # below the base: a report from before a rewind, already counted
         slots = self._slots
         early = self._early
+        latencies = self._latencies
         now = _now()
+        delivered = 0
+        # Called once per delivery report: counters stay in locals until the run
+        # of confirmed records ends (with several partitions, reports come out of
+        # order and one report often releases a long run from ``early``).
         while True:
             slot = slots.popleft()
             if slot[0] is not None:
-                self.delivered += 1
-                self._latencies.append(now - slot[3])
-            self._base += 1
-            self.retired += 1
-            if not early or self._base not in early:
+                delivered += 1
+                latencies.append(now - slot[3])
+            base += 1
+            if not early or base not in early:
                 break
-            early.discard(self._base)
+            early.discard(base)
+        self.retired += base - self._base
+        self._base = base
+        self.delivered += delivered
         self._last = slot
 
     def fail(self, seq: int, error: EngineError) -> None:

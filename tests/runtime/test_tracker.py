@@ -127,5 +127,6 @@ def test_random_confirmation_order_never_passes_an_unconfirmed_position() -> Non
             assert all(p in confirmed_set for p in range(1, tracker.confirmed.log_position + 1))
     assert tracker.confirmed == Position(500)
     assert tracker.delivered == 400
+    assert tracker.retired == 500 and tracker.in_flight == 0
     assert len(tracker.take_latencies()) == 400
     assert tracker.take_latencies() == []
