@@ -23,8 +23,10 @@ broker (or ``KAFKA_BOOTSTRAP``).
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -77,10 +79,17 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
+def scratch(prefix: str) -> Path:
+    """A temporary folder of sink files, removed when the benchmark exits."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
 # ------------------------------------------------------------------------- reload
 def reload_latency(url: str, bootstrap: str, sinks: int, rounds: int) -> dict[str, Any]:
     run = uuid.uuid4().hex[:6]
-    folder = Path(tempfile.mkdtemp(prefix="bench-sinks-"))
+    folder = scratch("bench-sinks-")
     for i in range(sinks):
         write(
             folder / f"s{i:03}.yaml",
@@ -214,7 +223,7 @@ def sample(pid: int, seconds: float, what: Callable[[int], float]) -> list[float
 
 def idle_cpu(url: str, bootstrap: str, seconds: float) -> dict[str, Any]:
     def measure(count: int) -> float:
-        folder = Path(tempfile.mkdtemp(prefix="bench-idle-"))
+        folder = scratch("bench-idle-")
         run = uuid.uuid4().hex[:6]
         for i in range(count):
             write(
@@ -260,7 +269,7 @@ def rss_with_kafka_away(url: str, events: int, seconds: float) -> dict[str, Any]
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there: Kafka is away
 
     def measure(prefix: str) -> list[float]:
-        folder = Path(tempfile.mkdtemp(prefix="bench-rss-"))
+        folder = scratch("bench-rss-")
         text = sink_yaml("waiting", f"w-{run}", dead, prefix).replace("Latest", "Earliest")
         write(folder / "w.yaml", text)
         port_proc = start_engine(folder, url, "--status-addr", "off", "--shutdown-timeout", "5")
