@@ -63,6 +63,7 @@ from engine.model import Message
 from engine.settings import SaslMechanism, SecurityProtocol, SinkSettings
 
 CLIENT_LOGGER = "engine.kafka"  # parent of one logger per producer, named by client id
+SINK_CLIENT_PREFIX = "kafka-sink-"  # a sink's producer is client id <prefix><sink name>
 
 _PROTOCOLS = {
     SecurityProtocol.PLAINTEXT: "plaintext",

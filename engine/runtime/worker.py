@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from engine.adapters.kafka import SINK_CLIENT_PREFIX
 from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker
 from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.mapping.filters import plan_subscription
@@ -108,7 +109,7 @@ class SinkWorker:
         )
         self._pipeline = DeliveryPipeline(
             settings,
-            client_id=f"kafka-sink-{self.name}",
+            client_id=SINK_CLIENT_PREFIX + self.name,
             capacity=self._capacity,
             producer_extra=self._producer_overrides,
         )

@@ -135,20 +135,21 @@ _LEVELS = {logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "WARN"
 
 
 class ClientLogBridge(logging.Handler):
-    """Writes the Kafka client's log lines (``engine.kafka.kafka-sink-<name>``) as events.
+    """Writes the Kafka client's log lines (``engine.kafka.<client id>``) as events.
 
     librdkafka formats its lines as ``FACILITY [instance] text``; they become
     ``kafka.client`` events naming the sink, so one log holds everything.
     """
 
-    def __init__(self, log: EventLog, client_logger: str) -> None:
+    def __init__(self, log: EventLog, client_logger: str, sink_prefix: str) -> None:
         super().__init__(logging.DEBUG)
         self._log = log
         self._prefix = client_logger + "."
+        self._sink_prefix = sink_prefix
 
     def emit(self, record: logging.LogRecord) -> None:
         client = record.name[len(self._prefix) :] if record.name.startswith(self._prefix) else ""
-        sink = client.removeprefix("kafka-sink-") if client.startswith("kafka-sink-") else None
+        sink = client[len(self._sink_prefix) :] if client.startswith(self._sink_prefix) else None
         facility, _, text = record.getMessage().partition(" ")
         self._log.emit(
             _LEVELS.get(record.levelno, "ERROR"),
@@ -166,12 +167,12 @@ def stderr_log(fmt: str = "text") -> EventLog:
 
 def route_client_logs(log: EventLog) -> ClientLogBridge:
     """Send the Kafka client's log lines to ``log`` (once per process)."""
-    from engine.adapters.kafka import CLIENT_LOGGER
+    from engine.adapters.kafka import CLIENT_LOGGER, SINK_CLIENT_PREFIX
 
     logger = logging.getLogger(CLIENT_LOGGER)
     for old in [h for h in logger.handlers if isinstance(h, ClientLogBridge)]:
         logger.removeHandler(old)
-    bridge = ClientLogBridge(log, CLIENT_LOGGER)
+    bridge = ClientLogBridge(log, CLIENT_LOGGER, SINK_CLIENT_PREFIX)
     logger.addHandler(bridge)
     logger.setLevel(logging.INFO)
     logger.propagate = False

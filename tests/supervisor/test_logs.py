@@ -73,7 +73,7 @@ def test_quiet_log_writes_nothing() -> None:
 
 def test_kafka_client_lines_become_events_naming_the_sink() -> None:
     out = io.StringIO()
-    bridge = ClientLogBridge(EventLog(out, "json"), "engine.kafka")
+    bridge = ClientLogBridge(EventLog(out, "json"), "engine.kafka", "kafka-sink-")
     line = logging.LogRecord(
         "engine.kafka.kafka-sink-orders",
         logging.WARNING,
