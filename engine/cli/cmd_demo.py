@@ -34,10 +34,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     from engine.demo import run_demo
     from engine.runtime.gc_tuning import tune_collector
+    from engine.supervisor.logs import route_client_logs, stderr_log
 
     tune_collector()
+    # The tour starts producing seconds after the broker came up, when librdkafka
+    # warns that the broker is still loading; only the Kafka client's errors show.
+    route_client_logs(stderr_log(), level=logging.ERROR)
 
     return run_demo(
         Path(args.dir),

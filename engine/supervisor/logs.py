@@ -165,8 +165,8 @@ def stderr_log(fmt: str = "text") -> EventLog:
     return EventLog(sys.stderr, fmt)
 
 
-def route_client_logs(log: EventLog) -> ClientLogBridge:
-    """Send the Kafka client's log lines to ``log`` (once per process)."""
+def route_client_logs(log: EventLog, level: int = logging.INFO) -> ClientLogBridge:
+    """Send the Kafka client's log lines from ``level`` up to ``log`` (once per process)."""
     from engine.adapters.kafka import CLIENT_LOGGER, SINK_CLIENT_PREFIX
 
     logger = logging.getLogger(CLIENT_LOGGER)
@@ -174,6 +174,6 @@ def route_client_logs(log: EventLog) -> ClientLogBridge:
         logger.removeHandler(old)
     bridge = ClientLogBridge(log, CLIENT_LOGGER, SINK_CLIENT_PREFIX)
     logger.addHandler(bridge)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(level)
     logger.propagate = False
     return bridge

@@ -37,6 +37,8 @@ def test_demo_with_the_built_in_example_sinks(tmp_path: Path) -> None:
     assert re.search(r"^  demo-orders partition=\d+ offset=\d+ key=\d{4}$", out, re.MULTILINE)
     assert "    headers: esdb-" in out
     assert re.search(r"^delivered \d+ message\(s\) in total; stopping\.$", out, re.MULTILINE)
+    # librdkafka's start-up warnings neither reach stderr raw nor as warnings
+    assert "%4|" not in result.stderr and "GETPID" not in result.stderr, result.stderr
 
 
 def test_demo_runs_the_repository_sinks() -> None:
