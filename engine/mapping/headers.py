@@ -40,7 +40,20 @@ RECORD_HEADER_PREFIX = "esdb-record-headers-"
 IS_TRANSFORMED: Header = ("esdb-record-is-transformed", b"true")
 
 _second_cache: dict[int, str] = {}
-_decode_json = json.JSONDecoder().decode
+_decoder = json.JSONDecoder()
+_JSON_SPACE = " \t\n\r"
+
+
+def _decode_json(text: str) -> Any:
+    # raw_decode skips the two whitespace scans of decode(); metadata almost always
+    # starts with "{". Leading whitespace makes raw_decode fail: decode() then judges.
+    try:
+        value, end = _decoder.raw_decode(text)
+    except ValueError:
+        return _decoder.decode(text)
+    if end != len(text) and text[end:].strip(_JSON_SPACE):
+        raise ValueError("extra data after the JSON value")
+    return value
 
 
 def iso_ms(ms: int) -> str:

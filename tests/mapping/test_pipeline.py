@@ -100,6 +100,20 @@ def test_metadata_that_is_not_an_object_gives_no_record_headers(metadata: bytes)
     assert metadata_headers(metadata) == {}
 
 
+@pytest.mark.parametrize(
+    "metadata",
+    [b'{"k":"v"}', b' {"k":"v"}', b'\t{"k":"v"}\r\n', b'{"k":"v"}   '],
+)
+def test_metadata_may_be_wrapped_in_json_whitespace(metadata: bytes) -> None:
+    assert metadata_headers(metadata) == {"k": "v"}
+
+
+@pytest.mark.parametrize("metadata", [b'{"k":"v"} x', b'{"k":"v"}{}', b'{"k":"v"}\x0c'])
+def test_metadata_with_anything_after_the_object_is_not_json(metadata: bytes) -> None:
+    # as json.loads judges it: only JSON whitespace may follow the value
+    assert metadata_headers(metadata) == {}
+
+
 def test_iso_ms_formats_utc_with_milliseconds() -> None:
     assert iso_ms(0) == "1970-01-01T00:00:00.000Z"
     assert iso_ms(1_700_000_000_007) == "2023-11-14T22:13:20.007Z"
