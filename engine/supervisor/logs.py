@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.model import Diagnostic, SinkDefinition
@@ -134,23 +135,52 @@ class EventLog:
 _LEVELS = {logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "WARN"}
 
 
+_DIGITS = re.compile(r"\d+")
+
+
 class ClientLogBridge(logging.Handler):
     """Writes the Kafka client's log lines (``engine.kafka.<client id>``) as events.
 
     librdkafka formats its lines as ``FACILITY [instance] text``; they become
     ``kafka.client`` events naming the sink, so one log holds everything.
+
+    While a broker is away librdkafka repeats the same line at every reconnect
+    (several a second): a line that matches one written less than ``quiet_s``
+    ago (numbers aside) is only counted, and the next one written says how many
+    were left out (``repeated=N``).
     """
 
-    def __init__(self, log: EventLog, client_logger: str, sink_prefix: str) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        client_logger: str,
+        sink_prefix: str,
+        *,
+        quiet_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(logging.DEBUG)
         self._log = log
         self._prefix = client_logger + "."
         self._sink_prefix = sink_prefix
+        self._quiet_s = quiet_s
+        self._clock = clock
+        self._recent: dict[tuple[str, int, str], tuple[float, int]] = {}  # → written at, left out
 
     def emit(self, record: logging.LogRecord) -> None:
+        # logging.Handler.handle holds this handler's lock: one emit at a time.
         client = record.name[len(self._prefix) :] if record.name.startswith(self._prefix) else ""
         sink = client[len(self._sink_prefix) :] if client.startswith(self._sink_prefix) else None
         facility, _, text = record.getMessage().partition(" ")
+        now = self._clock()
+        key = (record.name, record.levelno, _DIGITS.sub("#", facility + " " + text))
+        written_at, left_out = self._recent.get(key, (-self._quiet_s, 0))
+        if now - written_at < self._quiet_s:
+            self._recent[key] = (written_at, left_out + 1)
+            return
+        if len(self._recent) > 1000:  # bounded: forget lines not seen lately
+            self._recent = {k: v for k, v in self._recent.items() if now - v[0] < self._quiet_s}
+        self._recent[key] = (now, 0)
         self._log.emit(
             _LEVELS.get(record.levelno, "ERROR"),
             "kafka.client",
@@ -158,6 +188,7 @@ class ClientLogBridge(logging.Handler):
             client=None if sink else client or record.name,
             facility=facility,
             message=text,
+            repeated=left_out or None,
         )
 
 

@@ -110,3 +110,39 @@ def test_route_client_logs_replaces_an_earlier_bridge() -> None:
         ' ERROR kafka.client client=bench facility=FAIL message="[rdkafka#producer-2] '
         'Connect to 127.0.0.1:1 failed"\n'
     )
+
+
+def test_repeated_client_lines_are_counted_not_written() -> None:
+    out = io.StringIO()
+    now = [100.0]
+    bridge = ClientLogBridge(
+        EventLog(out, "json"), "engine.kafka", "kafka-sink-", quiet_s=60, clock=lambda: now[0]
+    )
+
+    def fail(after_ms: int, facility: str = "FAIL") -> None:
+        text = f"[thrd:b/bootstrap]: Connect to ipv4#127.0.0.1:1 failed (after {after_ms}ms)"
+        bridge.emit(
+            logging.LogRecord(
+                "engine.kafka.kafka-sink-orders",
+                logging.ERROR,
+                __file__,
+                1,
+                "%s [%s] %s",
+                (facility, "rdkafka#producer-1", text),
+                None,
+            )
+        )
+
+    for step in range(5):  # one reconnect every 2 s, timings differ
+        fail(step)
+        now[0] += 2
+    fail(0, facility="GETPID")  # another line is not held back
+    now[0] = 161.0
+    fail(7)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(x["facility"], x.get("repeated")) for x in lines] == [
+        ("FAIL", None),
+        ("GETPID", None),
+        ("FAIL", 4),
+    ]
+    assert lines[2]["message"].endswith("(after 7ms)")
