@@ -23,10 +23,12 @@ import threading
 import time
 from pathlib import Path
 
+from engine.testbed.standin.address import LoopbackAddress
+
 READY_PREFIX = "kurrentdb-standin listening on "
 
 
-class StandInProcess:
+class StandInProcess(LoopbackAddress):
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -46,14 +48,6 @@ class StandInProcess:
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.RLock()
         self._restart_timer: threading.Timer | None = None
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def url(self) -> str:
-        return f"esdb://{self.host}:{self._port}?Tls=false"
 
     @property
     def pid(self) -> int:

@@ -32,6 +32,7 @@ from typing import Any
 import grpc
 from esdbclient.protos.Grpc import gossip_pb2, shared_pb2, streams_pb2
 
+from engine.testbed.standin.address import LoopbackAddress
 from engine.testbed.standin.appending import AppendHandler
 from engine.testbed.standin.h2transport import H2Server, cluster_info
 from engine.testbed.standin.log import EventLog
@@ -52,7 +53,7 @@ class Transport(enum.Enum):
     GRPCIO = "grpcio"
 
 
-class StandIn:
+class StandIn(LoopbackAddress):
     """A KurrentDB-protocol gRPC server in this process, for tests and sandboxes."""
 
     def __init__(
@@ -74,20 +75,6 @@ class StandIn:
         self._lock = threading.RLock()
         self._reopen: threading.Timer | None = None
         self._instance_id = str(uuid.uuid4())
-
-    # -- addresses -------------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        return self._port
-
-    @property
-    def url(self) -> str:
-        return f"esdb://{self.host}:{self._port}?Tls=false"
-
-    @property
-    def discover_url(self) -> str:
-        """The same server as a discovery URI (esdbclient calls ``Gossip.Read`` first)."""
-        return f"esdb+discover://{self.host}:{self._port}?Tls=false"
 
     @property
     def log(self) -> EventLog:
