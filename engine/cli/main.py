@@ -20,13 +20,15 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from engine.errors import ConfigError, EngineError
+from engine.exitcodes import ExitCode
 
-EXIT_OK = 0
-EXIT_CONFIG = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 3
-EXIT_DIFFERENCES = 4
-EXIT_STUCK = 5
+# Kept as names for the commands that import them; the values live in engine.exitcodes.
+EXIT_OK = ExitCode.OK
+EXIT_CONFIG = ExitCode.CONFIG
+EXIT_USAGE = ExitCode.USAGE
+EXIT_INTERNAL = ExitCode.INTERNAL
+EXIT_DIFFERENCES = ExitCode.DIFFERENCES
+EXIT_STUCK = ExitCode.STUCK
 
 COMMANDS: tuple[str, ...] = (
     "render",
@@ -81,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sinks: error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`sinks render | head`): not an error of ours. Point
         # stdout at devnull so the interpreter's final flush does not complain.
