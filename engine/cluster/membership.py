@@ -93,6 +93,7 @@ class Membership:
         self._last_error: str | None = None
         self._failure: EngineError | None = None
         self._known_topics: set[str] = set()
+        self._wanted: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -125,12 +126,42 @@ class Membership:
     # -- what the engine asks ----------------------------------------------------------
 
     def want(self, sinks: Iterable[str], timeout: float = 10.0) -> None:
-        """Make sure every named sink has its control topic (idempotent)."""
+        """Make sure every named sink has its control topic (idempotent).
+
+        When the cluster cannot be reached the topics are created later by the
+        membership thread, which retries every few seconds.
+        """
         topics = {naming.control_topic(self.group, s) for s in sinks}
-        missing = topics - self._known_topics
-        if missing:
+        with self._lock:
+            self._wanted |= topics
+        self._create_missing(timeout)
+
+    def _create_missing(self, timeout: float) -> None:
+        with self._lock:
+            missing = self._wanted - self._known_topics
+        if not missing:
+            return
+        try:
             kafka_group.ensure_topics(self.connection, missing, timeout)
+        except TemporaryError as exc:
+            self._last_error = str(exc)
+            log.warning("cluster.topics_pending", extra={"group": self.group, "error": str(exc)})
+            return
+        with self._lock:
             self._known_topics |= missing
+
+    def group_view(self, timeout: float = 5.0) -> dict[str, kafka_group.GroupMemberInfo]:
+        """Every sink the group has assigned, with the member that owns it."""
+        members = kafka_group.describe_group(
+            self.connection, naming.consumer_group_id(self.group), timeout
+        )
+        view: dict[str, kafka_group.GroupMemberInfo] = {}
+        for member in members:
+            for topic in member.topics:
+                sink = naming.sink_of(self.group, topic)
+                if sink is not None:
+                    view[sink] = member
+        return view
 
     def owned(self) -> frozenset[str]:
         return self._owned
@@ -208,7 +239,7 @@ class Membership:
         client = self._client
         assert client is not None
         heartbeat = self.connection.heartbeat_interval_ms / 1000
-        next_confirm = time.monotonic()
+        next_confirm = next_create = time.monotonic()
         try:
             while not self._stopping.is_set():
                 client.poll(self._poll_interval)
@@ -218,6 +249,9 @@ class Membership:
                 if self._owned and now >= next_confirm:
                     next_confirm = now + heartbeat
                     self._confirm(client, now)
+                if now >= next_create:
+                    next_create = now + 5.0
+                    self._create_missing(timeout=heartbeat)
         except PermanentError as exc:
             self._failure = exc
             self._last_error = str(exc)
