@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -197,6 +198,23 @@ class GroupClient:
     @property
     def owned_topics(self) -> frozenset[str]:
         return frozenset(self._owned)
+
+    def generation(self) -> int | None:
+        """The group generation this member last joined, when the client tells it.
+
+        confluent-kafka exposes it only inside the serialised group metadata
+        (``CGMDv2:`` then the generation as a native 32-bit integer); anything else
+        gives None rather than a guess.
+        """
+        try:
+            raw = self._consumer.consumer_group_metadata()
+        except (KafkaException, RuntimeError):
+            return None
+        magic = b"CGMDv2:"
+        if not isinstance(raw, bytes) or not raw.startswith(magic) or len(raw) < len(magic) + 4:
+            return None
+        generation = int.from_bytes(raw[len(magic) : len(magic) + 4], sys.byteorder, signed=True)
+        return generation if generation >= 0 else None
 
     def member_id(self) -> str | None:
         try:

@@ -55,6 +55,7 @@ class OwnershipListener(Protocol):
 class MembershipStats:
     group: str
     member_id: str | None
+    generation: int | None
     owned: frozenset[str]
     rebalances: int
     lost: int
@@ -178,6 +179,7 @@ class Membership:
         return MembershipStats(
             group=self.group,
             member_id=client.member_id() if client is not None else None,
+            generation=client.generation() if client is not None else None,
             owned=self._owned,
             rebalances=self._rebalances,
             lost=self._lost,
