@@ -50,7 +50,8 @@ def main() -> int:
         now_valid = membership.lease_valid()
         if now_valid != valid:
             valid = now_valid
-            emit("lease", valid=valid)
+            stats = membership.stats()
+            emit("lease", valid=valid, generation=stats.generation, member=stats.member_id)
     membership.stop()
     emit("stopped")
     return 0

@@ -130,6 +130,10 @@ def test_two_then_three_members_balance_twelve_sinks_and_move_only_what_must(gro
     c = group.start("c")
     group.wait_split([a, b, c], {4}, timeout=30)
 
+    valid = [e for m in (a, b, c) for e in m.of("lease") if e["valid"]]
+    assert all(isinstance(e["generation"], int) and e["generation"] >= 1 for e in valid)
+    assert all(e["member"] for e in valid)
+
     moved = sum(len(before[m.name] - m.owned()) for m in (a, b))
     assert moved == 4  # only what the new member takes
     assert all(before[m.name] >= m.owned() for m in (a, b))  # nothing swapped between a and b
