@@ -35,7 +35,7 @@ from typing import Any
 import jinja2
 
 from engine.config.linemap import LineMap
-from engine.config.sandbox import (
+from engine.config.jinja_env import (
     SANDBOX_OPTIONS,
     RootedLoader,
     Sandbox,
