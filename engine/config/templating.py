@@ -34,7 +34,6 @@ from typing import Any
 
 import jinja2
 
-from engine.config.linemap import LineMap
 from engine.config.jinja_env import (
     SANDBOX_OPTIONS,
     RootedLoader,
@@ -42,6 +41,7 @@ from engine.config.jinja_env import (
     TemplateProblem,
     compile_template,
 )
+from engine.config.linemap import LineMap
 from engine.config.secretbook import MASK, PLACEHOLDER, SecretBook
 from engine.config.yamlmarks import MAX_FILE_BYTES, parse_yaml, read_sink_text
 from engine.model import Diagnostic, Location, Severity
