@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from engine.exitcodes import ExitCode
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
@@ -66,24 +68,24 @@ def run(args: argparse.Namespace) -> int:
             )
         except sandbox.SandboxError as exc:
             print(f"sinks: error: {exc}")
-            return 1
+            return ExitCode.CONFIG
         for line in sandbox.describe(state):
             print(line)
         print(f"stop it with: sinks sandbox stop --dir {directory}")
-        return 0
+        return ExitCode.OK
     if args.action == "stop":
         try:
             stopped = sandbox.stop_sandbox(directory)
         except sandbox.SandboxError as exc:
             print(f"sinks: error: {exc}")
-            return 1
+            return ExitCode.CONFIG
         for service, was_running in stopped.items():
             print(f"{service.value}: {'stopped' if was_running else 'was not running'}")
-        return 0
+        return ExitCode.OK
     found = sandbox.SandboxState.load(directory)
     if found is None:
         print(f"no sandbox in {directory}")
-        return 1
+        return ExitCode.CONFIG
     alive = found.alive()
     if args.json:
         print(
@@ -96,4 +98,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"{service.value}: {'running' if up else 'NOT running'}")
         for line in sandbox.describe(found):
             print(line)
-    return 0 if all(alive.values()) else 1
+    return ExitCode.OK if all(alive.values()) else ExitCode.CONFIG

@@ -27,6 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from engine.errors import EngineError
 from engine.testbed.kafka import BrokerPorts, KafkaBroker, Listener
 from engine.testbed.kafka.jars import cache_root
 
@@ -35,7 +36,7 @@ STANDIN_MODULE = "engine.testbed.standin"
 _URL = re.compile(r"esdb://\S+")
 
 
-class SandboxError(RuntimeError):
+class SandboxError(EngineError):
     """The sandbox could not be started or is in an unexpected state."""
 
 
