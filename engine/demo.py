@@ -141,12 +141,11 @@ def run_demo(
     out: TextIO,
     say: Callable[[str], None] | None = None,
 ) -> int:
-    from engine.adapters.kafka import read_back
-    from engine.adapters.kurrentdb import append_events
     from engine.config.source import ConfigSource
     from engine.runtime.worker_api import Connections
     from engine.supervisor.supervisor import Supervisor
     from engine.testbed.kafka import KafkaBroker
+    from engine.testbed.samples import append_events, read_back
     from engine.testbed.standin import StandIn
 
     def show(line: str = "") -> None:

@@ -43,4 +43,6 @@ def parse_timespan(text: str) -> TimeSpan | None:
     match = _PARTS.match(text)
     assert match is not None  # the accepted form is a narrower form of this one
     days, hours, minutes, seconds, fraction = match.groups()
-    return TimeSpan(int(days) if days else None, int(hours), int(minutes), int(seconds), fraction or "")
+    return TimeSpan(
+        int(days) if days else None, int(hours), int(minutes), int(seconds), fraction or ""
+    )

@@ -18,15 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.config.duplicates import duplicate_names
 from engine.config.masking import mask_settings
 from engine.config.sinkfile import FileResult as FileResult
-from engine.config.sinkfile import load_one
 from engine.config.source import ConfigSource
 from engine.config.source import LoadResult as LoadResult
-from engine.config.templating import MASK, MissingSecrets, SecretBook, TemplateContext
+from engine.config.templating import MASK, MissingSecrets, SecretBook
 from engine.config.walk import is_sink_file as is_sink_file
-from engine.model import Diagnostic, Location, SinkDefinition
+from engine.model import SinkDefinition
 
 
 def masked_settings(definition: SinkDefinition, secrets: SecretBook) -> dict[str, Any]:
@@ -77,27 +75,7 @@ def load_file(
     environ: Mapping[str, str] | None = None,
 ) -> FileResult:
     """Load one sink file (names repeated across files need ``load_directory``)."""
-    display = str(path)
-    base = Path(root)
-    context = TemplateContext(
-        base,
-        str(root),
-        env=env,
-        overrides=overrides,
-        missing_secrets=missing_secrets,
-        environ=environ,
+    source = ConfigSource(
+        root, env=env, overrides=overrides, missing_secrets=missing_secrets, environ=environ
     )
-    file = Path(path)
-    if not file.resolve().is_relative_to(base.resolve()):
-        outside = Diagnostic(Location(display), "file is outside the config root")
-        return FileResult(display, (), (outside,))
-    result = load_one(file, display, context)
-    repeats = duplicate_names({display: result.names}).get(display, ())
-    diagnostics = [*context.diagnostics, *result.diagnostics, *repeats]
-    return FileResult(
-        result.path,
-        result.sinks,
-        tuple(context.secrets.mask_diagnostic(d) for d in diagnostics),
-        result.written,
-        result.names,
-    )
+    return source.load_file(path)

@@ -144,6 +144,18 @@ class ConfigSource:
         """One poll's files and diagnostics (for the one-shot commands)."""
         return self.poll().result
 
+    def load_file(self, path: str | Path) -> FileResult:
+        """One file on its own (names repeated in other files are not checked)."""
+        display, file = str(path), Path(path)
+        if not file.resolve().is_relative_to(self._base.resolve()):
+            outside = Diagnostic(Location(display), "file is outside the config root")
+            return FileResult(display, (), (outside,))
+        context = self._template_context()
+        result = load_one(file, display, context)
+        repeats = duplicate_names({display: result.names}).get(display, ())
+        found = (*context.diagnostics, *result.diagnostics, *repeats)
+        return _masked(replace(result, diagnostics=found), self._secrets)
+
     def _load_changed(self, found: Walk, context: str) -> list[str]:
         template_context: TemplateContext | None = None
         if not self._polled or context != self._context:
