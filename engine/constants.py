@@ -10,6 +10,10 @@ from __future__ import annotations
 DEFAULT_KURRENTDB_URL = "esdb://localhost:2113?Tls=false"
 KURRENTDB_URL_VARIABLE = "KURRENTDB_URL"
 
+# The ports `sinks sandbox start` gives the local Kafka broker and KurrentDB-protocol server.
+SANDBOX_KAFKA_PORT = 9092
+SANDBOX_KURRENTDB_PORT = 2113
+
 # The status/metrics HTTP endpoint of `sinks run` (loopback only by default).
 DEFAULT_STATUS_ADDR = "127.0.0.1:7781"
 

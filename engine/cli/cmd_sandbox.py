@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from engine.constants import SANDBOX_KAFKA_PORT, SANDBOX_KURRENTDB_PORT
 from engine.exitcodes import ExitCode
 
 
@@ -28,14 +29,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     start.add_argument(
         "--kafka-port",
         type=int,
-        default=9092,
+        default=SANDBOX_KAFKA_PORT,
         help="Kafka PLAINTEXT port; SASL_PLAINTEXT, SASL_SSL and the controller use the next "
         "three (default %(default)s; 0 picks free ports)",
     )
     start.add_argument(
         "--kurrentdb-port",
         type=int,
-        default=2113,
+        default=SANDBOX_KURRENTDB_PORT,
         help="stand-in port (default %(default)s; 0 picks a free port)",
     )
     stop = actions.add_parser("stop", help="stop both services (their data is kept)")

@@ -24,6 +24,7 @@ from engine.config.source import ConfigSource
 from engine.config.source import LoadResult as LoadResult
 from engine.config.templating import MASK, MissingSecrets, SecretBook
 from engine.config.walk import is_sink_file as is_sink_file
+from engine.constants import DEFAULT_SINKS_DIR
 from engine.model import SinkDefinition
 
 
@@ -51,7 +52,7 @@ def masked_written(
 
 
 def load_directory(
-    root: str | Path = "sinks.d",
+    root: str | Path = DEFAULT_SINKS_DIR,
     *,
     env: str | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -68,7 +69,7 @@ def load_directory(
 def load_file(
     path: str | Path,
     *,
-    root: str | Path = "sinks.d",
+    root: str | Path = DEFAULT_SINKS_DIR,
     env: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     missing_secrets: MissingSecrets = MissingSecrets.ERROR,
