@@ -20,7 +20,7 @@ def test_readme_table_is_written_from_the_enum() -> None:
 
 def test_commands_return_members_not_numbers() -> None:
     literal_returns = []
-    for path in sorted((ROOT / "engine" / "cli").glob("*.py")) + [ROOT / "engine" / "demo.py"]:
+    for path in [*sorted((ROOT / "engine" / "cli").glob("*.py")), ROOT / "engine" / "demo.py"]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if (
