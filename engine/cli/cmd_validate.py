@@ -158,6 +158,15 @@ def _json_diagnostic(diagnostic: Diagnostic) -> dict[str, Any]:
         "key": diagnostic.key,
         "message": diagnostic.text,
         "note": diagnostic.note,
+        "related": [
+            {
+                "path": r.location.path,
+                "line": r.location.line,
+                "column": r.location.column,
+                "relation": r.relation.value,
+            }
+            for r in diagnostic.related
+        ],
         "text": diagnostic.format(),
     }
 

@@ -82,6 +82,12 @@ def _warning(key: str, message: str) -> Finding:
     return Finding(key, message, Severity.WARNING)
 
 
+def _regex_error(key: str, expression: str) -> Iterator[Finding]:
+    problem = _regex_problem(expression)
+    if problem:
+        yield _error(key, problem)
+
+
 def _regex_problem(expression: str) -> str | None:
     try:
         re.compile(expression)
@@ -106,9 +112,7 @@ def _filter_expression(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterat
     expression = s["subscription:filter:expression"]
     key = "subscription:filter:expression"
     if kind is FilterType.REGEX and expression:
-        problem = _regex_problem(expression)
-        if problem:
-            yield _error(key, problem)
+        yield from _regex_error(key, expression)
     elif kind is FilterType.JSON_PATH:
         if not expression:
             yield _error(
@@ -139,9 +143,7 @@ def _partition_key(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[F
     expression = s["partitionKeyExtraction:expression"]
     key = "partitionKeyExtraction:expression"
     if source is PartitionKeySource.STREAM and expression:
-        problem = _regex_problem(expression)
-        if problem:
-            yield _error(key, problem)
+        yield from _regex_error(key, expression)
     elif source is PartitionKeySource.HEADERS:
         names = [n.strip() for n in expression.split(",")]
         if not expression.strip():
