@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from engine.config.loader import LoadResult, load_directory
 from engine.config.source import ConfigSource, Poll
@@ -110,3 +111,30 @@ def test_a_start_failure_holds_until_the_file_changes(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(sink("orders", "v3"))
     assert source.poll().desired["orders"].settings["topic"] == "v3"
     assert source.issue_lines(str(tmp_path / "a.yaml")) == ()
+
+
+def test_each_file_is_read_once_per_poll(tmp_path: Path, monkeypatch: Any) -> None:
+    import engine.config.sinkfile as sinkfile
+    import engine.config.source as source_module
+
+    for i in range(3):
+        (tmp_path / f"s{i}.yaml").write_text(sink(f"s{i}", f"t{i}"))
+    reads: list[str] = []
+    real = source_module.read_sink_bytes
+
+    def counting(file: Path, display: str) -> Any:
+        reads.append(display)
+        return real(file, display)
+
+    def refused(file: Path, display: str) -> Any:
+        raise AssertionError(f"{display} read a second time")
+
+    monkeypatch.setattr(source_module, "read_sink_bytes", counting)
+    monkeypatch.setattr(sinkfile, "read_sink_bytes", refused)
+    source = ConfigSource(tmp_path)
+    assert len(source.poll().loaded) == 3
+    assert sorted(reads) == [str(tmp_path / f"s{i}.yaml") for i in range(3)]
+    reads.clear()
+    (tmp_path / "s1.yaml").write_text(sink("s1", "changed"))
+    assert source.poll().loaded == (str(tmp_path / "s1.yaml"),)
+    assert sorted(reads) == [str(tmp_path / f"s{i}.yaml") for i in range(3)]
