@@ -37,7 +37,7 @@ from engine.supervisor.results import ReloadResult, SinkView
 
 
 class SinkSource(Protocol):
-    """What the server reads: the supervisor (or anything shaped like it)."""
+    """What the server reads: the reloader (its supervisor's views and its last reload)."""
 
     def views(self) -> list[SinkView]: ...
 
