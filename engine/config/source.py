@@ -207,7 +207,8 @@ class ConfigSource:
 
     def _decide(self, found: Walk, loaded: list[str]) -> Poll:
         paths = [f.display for f in found.sink_files]
-        for gone in [p for p in self._files if p not in paths]:
+        present = set(paths)
+        for gone in [p for p in self._files if p not in present]:
             del self._files[gone]
         states = [self._files[p] for p in paths]
         duplicates = duplicate_names({s.loaded.path: s.loaded.names for s in states})
