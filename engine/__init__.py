@@ -2,8 +2,8 @@
 
 The package is laid out along the path a sink definition travels:
 
-* ``engine.config``   - settings tables, generated JSON Schema, loader (render, parse with
-  marks, normalise, validate), diff.
+* ``engine.config``   - settings tables, generated JSON Schema, the config source (walk,
+  render, parse with marks, normalise, validate, per-file last good), diff.
 * ``engine.mapping``  - pure functions from a KurrentDB record to a Kafka message
   (filters, partition keys, headers, transformer).
 * ``engine.adapters`` - the only modules that import the client libraries
@@ -11,8 +11,9 @@ The package is laid out along the path a sink definition travels:
 * ``engine.runtime``  - one sink: worker thread, delivery tracking, checkpoints.
 * ``engine.supervisor`` - many sinks: plan, supervisor, watcher, status and metrics.
 * ``engine.cli``      - the ``sinks`` command.
-* ``engine.testbed``  - local Apache Kafka broker launcher and the KurrentDB-protocol
-  stand-in used by tests, benchmarks and the sandbox (never a database).
+* ``engine.testbed``  - local Apache Kafka broker launcher, the KurrentDB-protocol
+  stand-in and sample events in / messages back used by tests, benchmarks, the demo
+  and the sandbox (never a database).
 """
 
 __version__ = "0.1.0"

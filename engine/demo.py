@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from engine.exitcodes import ExitCode
 from engine.model import SinkDefinition
 
 EXAMPLE_SINKS = """\
@@ -140,12 +141,11 @@ def run_demo(
     out: TextIO,
     say: Callable[[str], None] | None = None,
 ) -> int:
-    from engine.adapters.kafka import read_back
-    from engine.adapters.kurrentdb import append_events
-    from engine.config.loader import LoadResult, load_directory
+    from engine.config.source import ConfigSource
     from engine.runtime.worker_api import Connections
     from engine.supervisor.supervisor import Supervisor
     from engine.testbed.kafka import KafkaBroker
+    from engine.testbed.samples import append_events, read_back
     from engine.testbed.standin import StandIn
 
     def show(line: str = "") -> None:
@@ -153,18 +153,18 @@ def run_demo(
 
     with tempfile.TemporaryDirectory(prefix="sinks-demo-") as scratch:
         folder = sinks_dir
-        load = load_directory(folder, env=env) if folder.is_dir() else None
+        load = ConfigSource(folder, env=env).load() if folder.is_dir() else None
         if load is None or not load.definitions:
             folder = Path(scratch) / "sinks.d"
             folder.mkdir()
             (folder / "demo.yaml").write_text(EXAMPLE_SINKS)
             show(f"{sinks_dir} holds no sinks: using three example sinks ({folder}/demo.yaml)")
-            load = load_directory(folder)
+            load = ConfigSource(folder).load()
         for d in load.diagnostics:
             show(d.format())
         if not load.definitions:
             show("sinks demo: no sink could be loaded")
-            return 1
+            return ExitCode.CONFIG
         broker: KafkaBroker | None = None
         standin: StandIn | None = None
         supervisor: Supervisor | None = None
@@ -186,18 +186,13 @@ def run_demo(
             else:
                 url = kurrentdb_url
                 show(f"kafka: {bootstrap}   KurrentDB: {url}")
-            files = tuple(
-                dataclasses.replace(f, sinks=tuple(point_at(s, bootstrap) for s in f.sinks))
-                for f in load.files
-                if f.ok
-            )
-            load = LoadResult(files, ())
+            desired = {s.name: point_at(s, bootstrap) for s in load.definitions}
             supervisor = Supervisor(Connections(kurrentdb_url=url), start_grace=10.0)
-            result = supervisor.apply(load)
+            applied = supervisor.apply(desired)
             names = [v.name for v in supervisor.views() if v.enabled]
             show(f"started {len(names)} sink(s): {', '.join(names)}")
-            for issue in result.issue_lines():
-                show(issue)
+            for name in applied.failed_to_start:
+                show(f"{name}: could not start (see its last error below)")
             appended = 0
             for stream, events in sample_events():
                 append_events(url, stream, events)
@@ -233,9 +228,9 @@ def run_demo(
             show()
             if delivered == 0:
                 show("sinks demo: no message was delivered")
-                return 1
+                return ExitCode.CONFIG
             show(f"delivered {delivered} message(s) in total; stopping.")
-            return 0
+            return ExitCode.OK
         finally:
             if supervisor is not None:
                 supervisor.shutdown(15.0)

@@ -7,7 +7,8 @@ rest of the engine decides what to do from the type alone:
 * ``PermanentError`` - retrying cannot help (bad credentials, authorisation,
   message too large, invalid configuration); the sink stops in FAILED.
 
-``ConfigError`` carries compiler-style diagnostics from the config loader.
+``ConfigError`` carries compiler-style diagnostics from the config loader. The test
+bed's errors (broker, certificates, jars, sandbox) derive from ``EngineError`` too.
 """
 
 from __future__ import annotations
@@ -24,11 +25,7 @@ class EngineError(Exception):
 
 
 class TemporaryError(EngineError):
-    """A failure that may go away by itself; ``delay`` is a hint in seconds."""
-
-    def __init__(self, message: str, *, delay: float | None = None) -> None:
-        super().__init__(message)
-        self.delay = delay
+    """A failure that may go away by itself (the worker's own backoff decides when to retry)."""
 
 
 class PermanentError(EngineError):

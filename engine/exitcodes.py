@@ -1,7 +1,8 @@
 """Every exit code the ``sinks`` command can return, in one place.
 
 Commands return these members (an ``IntEnum``, so they are plain ints to the
-shell); the README's exit-code table is written from this list.
+shell); the README's exit-code table is ``markdown_table()``, and a test keeps the
+two equal.
 """
 
 from __future__ import annotations
@@ -18,3 +19,24 @@ class ExitCode(IntEnum):
     STUCK = 5  # `sinks run`: a sink did not stop before the shutdown deadline
     TEMPORARY = 6  # a server the command needs could not be reached; try again later
     INTERRUPTED = 130  # SIGINT (Ctrl-C), as shells report it
+
+
+MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success (`sinks diff`: no difference)",
+    ExitCode.CONFIG: "configuration errors, a failed check (`schema --check`, `test`, "
+    "`demo`), or a refused request (`reset` of a running sink, no engine answering `status`)",
+    ExitCode.USAGE: "usage error: unknown flag, missing or conflicting arguments, unknown git ref",
+    ExitCode.INTERNAL: "unexpected internal error; stderr names a log file with the traceback",
+    ExitCode.DIFFERENCES: "`sinks diff` found differences",
+    ExitCode.STUCK: "`sinks run`: a sink did not stop before the shutdown deadline",
+    ExitCode.TEMPORARY: "KurrentDB or Kafka could not be reached (e.g. `sinks reset` with the "
+    "server down); try again later",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+
+
+def markdown_table() -> str:
+    """The README's exit-code table."""
+    rows = ["| Code | Name | Meaning |", "|---|---|---|"]
+    rows += [f"| {code.value} | `{code.name}` | {MEANINGS[code]} |" for code in ExitCode]
+    return "\n".join(rows) + "\n"

@@ -1,7 +1,10 @@
 """Plain values shared by every layer (immutable, no behaviour that does I/O).
 
 * ``Location`` / ``Diagnostic`` - where a config problem is and how it prints
-  (``path:line:col: error: key: message``), 1-based line and column.
+  (``path:line:col: error: key: message``), 1-based line and column. Other places a
+  diagnostic refers to (the first spelling of a repeated key, the other definition
+  of a sink name) are ``Related`` data, so they can be mapped (template lines) or
+  read by tools without parsing the message.
 * ``SinkDefinition`` - one validated sink in canonical form: flat keys in their
   canonical spelling, typed values, defaults applied in ``settings``; ``explicit``
   lists the keys the user wrote. ``digest`` is computed from the canonical settings
@@ -46,6 +49,29 @@ class Location:
         return f"{self.path}:{self.line}:{self.column}"
 
 
+class Relation(enum.Enum):
+    """How a diagnostic's message introduces a related location."""
+
+    ALSO_DEFINED = "also defined at"  # printed as the full location
+    FIRST_WRITTEN = "first written at"  # printed as "line N" (same file)
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    """Another place a diagnostic points at."""
+
+    location: Location
+    relation: Relation = Relation.ALSO_DEFINED
+    rendered: bool = False  # the line is one of a template's rendered output
+
+    def format(self) -> str:
+        if self.relation is Relation.FIRST_WRITTEN:
+            text = f"line {self.location.line}"
+        else:
+            text = self.location.format()
+        return f"{text} of the rendered output" if self.rendered else text
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
     location: Location | None
@@ -53,11 +79,20 @@ class Diagnostic:
     key: str | None = None
     severity: Severity = Severity.ERROR
     note: str | None = None
+    related: tuple[Related, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The message with its related places: ``duplicate key (first written at line 3)``."""
+        if not self.related:
+            return self.message
+        places = ", ".join(r.format() for r in self.related)
+        return f"{self.message} ({self.related[0].relation.value} {places})"
 
     def format(self) -> str:
         where = f"{self.location.format()}: " if self.location else ""
         what = f"{self.key}: " if self.key else ""
-        text = f"{where}{self.severity.value}: {what}{self.message}"
+        text = f"{where}{self.severity.value}: {what}{self.text}"
         if self.note:
             text += f"\n  note: {self.note}"
         return text

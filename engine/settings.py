@@ -1,18 +1,26 @@
-"""Typed, read-only view of a sink's canonical settings.
+"""Typed, read-only view of a sink's canonical settings, derived from the settings tables.
 
 The config loader produces canonical settings (flat keys in canonical spelling,
 typed values, defaults applied). Everything at run time reads them through
 ``SinkSettings`` so no other module repeats key strings or parses TimeSpans.
-The keys and defaults themselves live in the settings tables under ``schema/``.
+
+Guarantees: each attribute names its table key once; its default is the table's
+default (read from ``schema/*.md`` when this module is imported); each enum's
+values are the table's accepted values, in order, or the import fails with
+``SettingsTableMismatch``. TimeSpans go through ``engine.timespan``, the one parser.
 """
 
+# ruff: noqa: RUF009 - each field's default is the settings table's, read once at import
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+from engine.config.tables import SettingType, load_catalogue
+from engine.errors import EngineError
+from engine.timespan import parse_timespan
 
 
 class SecurityProtocol(enum.Enum):
@@ -68,100 +76,95 @@ class InitialPosition(enum.Enum):
     EARLIEST = "Earliest"
 
 
-_TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,7}))?$")
+class SettingsTableMismatch(EngineError):
+    """The code's view of a setting disagrees with the settings tables."""
 
 
-def parse_timespan(text: str) -> float:
-    """Seconds in a .NET TimeSpan string ``[d.]hh:mm:ss[.fffffff]``."""
-    match = _TIMESPAN.match(text.strip())
-    if match is None:
+def _setting(key: str, kind: type[enum.Enum] | None = None) -> Any:
+    """A dataclass field for canonical setting ``key``, with the table's default."""
+    spec = load_catalogue()[key]
+    if kind is not None and tuple(m.value for m in kind) != spec.accepted:
+        raise SettingsTableMismatch(
+            f"{kind.__name__} lists {[m.value for m in kind]}, "
+            f"the table row for {key} accepts {list(spec.accepted)}"
+        )
+    metadata = {"key": key, "kind": kind, "type": spec.type}
+    if not spec.has_default:
+        return field(metadata=metadata) if spec.required else field(default=None, metadata=metadata)
+    if isinstance(spec.default, dict):
+        return field(default_factory=lambda: dict(spec.default), metadata=metadata)
+    default = spec.default
+    if kind is not None:
+        default = kind(default)
+    elif spec.type is SettingType.TIMESPAN:
+        default = _seconds(default)
+    return field(default=default, metadata=metadata)
+
+
+def _seconds(text: str) -> float:
+    parsed = parse_timespan(text)
+    if parsed is None:
         raise ValueError(f"not a TimeSpan (hh:mm:ss): {text!r}")
-    days, hours, minutes, seconds, fraction = match.groups()
-    total = int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(seconds)
-    return total + (float("0." + fraction) if fraction else 0.0)
+    return parsed.total_seconds
 
 
 @dataclass(frozen=True)
 class SinkSettings:
-    topic: str
-    bootstrap_servers: str = "localhost:9092"
-    default_headers: Mapping[str, str] = field(default_factory=dict)
-    security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
-    sasl_mechanism: SaslMechanism = SaslMechanism.PLAIN
-    username: str | None = None
-    password: str | None = None
-    ca_file: str | None = None
-    partition_key_enabled: bool = False
-    partition_key_source: PartitionKeySource = PartitionKeySource.PARTITION_KEY
-    partition_key_expression: str = ""
-    wait_for_broker_ack: bool = True
-    resilience_enabled: bool = True
-    max_retries: int = -1
-    transient_error_delay_s: float = 0.0
-    reconnect_backoff_max_ms: int = 20000
-    message_send_max_retries: int = 2147483647
-    request_timeout_ms: int = 30000
-    broker_address_family: BrokerAddressFamily = BrokerAddressFamily.V4
-    compression_type: CompressionType = CompressionType.ZSTD
-    compression_level: int = 6
-    filter_scope: FilterScope = FilterScope.UNSPECIFIED
-    filter_type: FilterType = FilterType.UNSPECIFIED
-    filter_expression: str = ""
-    initial_position: InitialPosition = InitialPosition.LATEST
-    transformer_enabled: bool = False
-    transformer_function: str = ""
-    autocommit_enabled: bool = True
-    autocommit_interval_ms: int = 5000
-    autocommit_records_threshold: int = 1000
-    logging_enabled: bool = True
-    headers_ignore_system: bool = True
+    """One attribute per setting the runtime reads; keys and defaults from the tables."""
+
+    topic: str = _setting("topic")
+    bootstrap_servers: str = _setting("bootstrapServers")
+    default_headers: Mapping[str, str] = _setting("defaultHeaders")
+    security_protocol: SecurityProtocol = _setting(
+        "authentication:securityProtocol", SecurityProtocol
+    )
+    sasl_mechanism: SaslMechanism = _setting("authentication:saslMechanism", SaslMechanism)
+    username: str | None = _setting("authentication:username")
+    password: str | None = _setting("authentication:password")
+    ca_file: str | None = _setting("authentication:caFile")
+    partition_key_enabled: bool = _setting("partitionKeyExtraction:enabled")
+    partition_key_source: PartitionKeySource = _setting(
+        "partitionKeyExtraction:source", PartitionKeySource
+    )
+    partition_key_expression: str = _setting("partitionKeyExtraction:expression")
+    wait_for_broker_ack: bool = _setting("waitForBrokerAck")
+    resilience_enabled: bool = _setting("resilience:enabled")
+    max_retries: int = _setting("resilience:maxRetries")
+    transient_error_delay_s: float = _setting("resilience:transientErrorDelay")
+    reconnect_backoff_max_ms: int = _setting("resilience:reconnectBackoffMaxMs")
+    message_send_max_retries: int = _setting("resilience:messageSendMaxRetries")
+    request_timeout_ms: int = _setting("resilience:requestTimeoutMs")
+    broker_address_family: BrokerAddressFamily = _setting(
+        "brokerAddressFamily", BrokerAddressFamily
+    )
+    compression_type: CompressionType = _setting("compression:type", CompressionType)
+    compression_level: int = _setting("compression:level")
+    filter_scope: FilterScope = _setting("subscription:filter:scope", FilterScope)
+    filter_type: FilterType = _setting("subscription:filter:filterType", FilterType)
+    filter_expression: str = _setting("subscription:filter:expression")
+    initial_position: InitialPosition = _setting("subscription:initialPosition", InitialPosition)
+    transformer_enabled: bool = _setting("transformer:enabled")
+    transformer_function: str = _setting("transformer:function")
+    autocommit_enabled: bool = _setting("autocommit:enabled")
+    autocommit_interval_ms: int = _setting("autocommit:interval")
+    autocommit_records_threshold: int = _setting("autocommit:recordsThreshold")
+    logging_enabled: bool = _setting("logging:enabled")
+    headers_ignore_system: bool = _setting("headers:ignoreSystem")
 
     @classmethod
     def from_canonical(cls, settings: Mapping[str, Any]) -> SinkSettings:
         """Build from canonical settings; missing keys take the table defaults."""
-        s = settings
-        kwargs: dict[str, Any] = {"topic": s["topic"]}
-        simple = {
-            "bootstrapServers": "bootstrap_servers",
-            "authentication:username": "username",
-            "authentication:password": "password",
-            "authentication:caFile": "ca_file",
-            "partitionKeyExtraction:enabled": "partition_key_enabled",
-            "partitionKeyExtraction:expression": "partition_key_expression",
-            "waitForBrokerAck": "wait_for_broker_ack",
-            "resilience:enabled": "resilience_enabled",
-            "resilience:maxRetries": "max_retries",
-            "resilience:reconnectBackoffMaxMs": "reconnect_backoff_max_ms",
-            "resilience:messageSendMaxRetries": "message_send_max_retries",
-            "resilience:requestTimeoutMs": "request_timeout_ms",
-            "compression:level": "compression_level",
-            "subscription:filter:expression": "filter_expression",
-            "transformer:enabled": "transformer_enabled",
-            "transformer:function": "transformer_function",
-            "autocommit:enabled": "autocommit_enabled",
-            "autocommit:interval": "autocommit_interval_ms",
-            "autocommit:recordsThreshold": "autocommit_records_threshold",
-            "logging:enabled": "logging_enabled",
-            "headers:ignoreSystem": "headers_ignore_system",
-        }
-        for key, attr in simple.items():
-            if key in s and s[key] is not None:
-                kwargs[attr] = s[key]
-        enums: dict[str, tuple[str, type[enum.Enum]]] = {
-            "authentication:securityProtocol": ("security_protocol", SecurityProtocol),
-            "authentication:saslMechanism": ("sasl_mechanism", SaslMechanism),
-            "partitionKeyExtraction:source": ("partition_key_source", PartitionKeySource),
-            "brokerAddressFamily": ("broker_address_family", BrokerAddressFamily),
-            "compression:type": ("compression_type", CompressionType),
-            "subscription:filter:scope": ("filter_scope", FilterScope),
-            "subscription:filter:filterType": ("filter_type", FilterType),
-            "subscription:initialPosition": ("initial_position", InitialPosition),
-        }
-        for key, (attr, kind) in enums.items():
-            if key in s and s[key] is not None:
-                kwargs[attr] = kind(s[key])
-        if s.get("defaultHeaders"):
-            kwargs["default_headers"] = dict(s["defaultHeaders"])
-        if "resilience:transientErrorDelay" in s:
-            kwargs["transient_error_delay_s"] = parse_timespan(s["resilience:transientErrorDelay"])
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            value = settings.get(f.metadata["key"])
+            if value is None:
+                continue
+            kind = f.metadata["kind"]
+            if kind is not None:
+                value = kind(value)
+            elif f.metadata["type"] is SettingType.TIMESPAN:
+                value = _seconds(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            kwargs[f.name] = value
         return cls(**kwargs)

@@ -240,26 +240,3 @@ def head_position(url: str) -> int:
 
 def encode_json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
-
-
-# --------------------------------------------------------------------------------------
-# Appending sample events with metadata (used by `sinks demo`). Kept apart from the
-# sink's own reading and checkpointing above.
-# --------------------------------------------------------------------------------------
-
-
-def append_events(url: str, stream: str, events: list[tuple[str, bytes, bytes]]) -> int:
-    """Append ``(event_type, json_data, json_metadata)`` events to ``stream``, any version.
-
-    Returns the commit position of the last one.
-    """
-    client = KurrentClient(url)
-    try:
-        new = [NewEvent(type=t, data=d, metadata=m) for t, d, m in events]
-        return int(
-            client._client.append_to_stream(stream, current_version=StreamState.ANY, events=new)
-        )
-    except esdb_errors.EventStoreDBClientException as exc:
-        raise translate(exc, f"appending to {stream!r}") from exc
-    finally:
-        client.close()

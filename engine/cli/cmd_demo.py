@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from engine.constants import DEFAULT_SINKS_DIR, KURRENTDB_URL_VARIABLE
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
@@ -17,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "for a few seconds and show what was delivered. Nothing outside this machine is "
         "touched.",
     )
-    p.add_argument("--dir", default="sinks.d", help="folder of sink files (default: sinks.d)")
+    p.add_argument(
+        "--dir", default=DEFAULT_SINKS_DIR, help="folder of sink files (default: %(default)s)"
+    )
     p.add_argument("--env", help="environment whose values are rendered into templates")
     p.add_argument(
         "--seconds", type=float, default=10.0, help="longest wait for deliveries (default 10)"
@@ -50,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         env=args.env,
         kafka_bootstrap=args.kafka,
-        kurrentdb_url=args.kurrentdb or os.environ.get("KURRENTDB_URL") or None,
+        kurrentdb_url=args.kurrentdb or os.environ.get(KURRENTDB_URL_VARIABLE) or None,
         out=sys.stdout,
     )

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.cli.cmd_validate import add_source_options, default_env, load, print_diagnostics
+from engine.exitcodes import ExitCode
 
 INSTANCE_TYPE = "instanceTypeName"
 
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     result = load(args, env)
     print_diagnostics(result.diagnostics)
     if not result.ok:
-        return 1
+        return ExitCode.CONFIG
     entries: list[dict[str, Any]] = []
     for file in result.files:
         for sink in file.sinks:
@@ -92,9 +93,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format in ("json", "kurrentdb"):
         body = entries if args.format == "kurrentdb" else {"env": env, "sinks": entries}
         sys.stdout.write(result.secrets.mask_text(json.dumps(body, indent=2)) + "\n")
-        return 0
+        return ExitCode.OK
     sys.stdout.write(result.secrets.mask_text(_yaml(entries, env)))
-    return 0
+    return ExitCode.OK
 
 
 def _yaml(entries: list[dict[str, Any]], env: str | None) -> str:

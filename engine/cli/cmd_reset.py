@@ -19,8 +19,9 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-DEFAULT_STATUS_ADDR = "127.0.0.1:7781"
-DEFAULT_KURRENTDB = "esdb://localhost:2113?Tls=false"
+from engine.constants import DEFAULT_KURRENTDB_URL, DEFAULT_STATUS_ADDR, KURRENTDB_URL_VARIABLE
+from engine.exitcodes import ExitCode
+
 ACTIVE_STATES = frozenset({"ACTIVATING", "RUNNING", "BACKOFF"})
 
 
@@ -71,13 +72,13 @@ def run(args: argparse.Namespace) -> int:
             "stop it (disable it or remove its file) before resetting its checkpoint",
             file=sys.stderr,
         )
-        return 1
-    url = args.kurrentdb or os.environ.get("KURRENTDB_URL") or DEFAULT_KURRENTDB
+        return ExitCode.CONFIG
+    url = args.kurrentdb or os.environ.get(KURRENTDB_URL_VARIABLE) or DEFAULT_KURRENTDB_URL
     target: int | str
     if args.position is not None:
         if args.position < 0:
             print("sinks: error: --position must be 0 or more", file=sys.stderr)
-            return 2
+            return ExitCode.USAGE
         target = args.position
     elif args.earliest:
         target = "earliest"
@@ -90,4 +91,4 @@ def run(args: argparse.Namespace) -> int:
         else f"after log position {checkpoint.position.log_position}"
     )
     print(f"{args.name}: checkpoint reset in {checkpoint_stream(args.name)}: resumes from {where}")
-    return 0
+    return ExitCode.OK

@@ -18,15 +18,22 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from engine.constants import (
+    DEFAULT_KURRENTDB_URL,
+    DEFAULT_SINKS_DIR,
+    DEFAULT_STATUS_ADDR,
+    ENV_VARIABLE,
+    KURRENTDB_URL_VARIABLE,
+)
+from engine.exitcodes import ExitCode
+
 if TYPE_CHECKING:
     from engine.supervisor.app import EngineApp
-
-DEFAULT_KURRENTDB = "esdb://localhost:2113?Tls=false"
 
 
 def kurrentdb_url(flag: str | None) -> str:
     """``--kurrentdb`` flag, else env ``KURRENTDB_URL``, else the local default."""
-    return flag or os.environ.get("KURRENTDB_URL") or DEFAULT_KURRENTDB
+    return flag or os.environ.get(KURRENTDB_URL_VARIABLE) or DEFAULT_KURRENTDB_URL
 
 
 def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
@@ -53,17 +60,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument(
         "--env",
-        default=os.environ.get("SINKS_ENV") or None,
+        default=os.environ.get(ENV_VARIABLE) or None,
         help="environment: values from <dir>/_values/<env>.yaml (default: $SINKS_ENV)",
     )
-    p.add_argument("--dir", default="sinks.d", help="folder of sink files (default: sinks.d)")
+    p.add_argument(
+        "--dir", default=DEFAULT_SINKS_DIR, help="folder of sink files (default: %(default)s)"
+    )
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="template value override (repeat)"
     )
     p.add_argument(
         "--status-addr",
-        default="127.0.0.1:7781",
-        help="status/metrics HTTP address (default 127.0.0.1:7781; 'off' disables it)",
+        default=DEFAULT_STATUS_ADDR,
+        help="status/metrics HTTP address (default %(default)s; 'off' disables it)",
     )
     p.add_argument("--kurrentdb", help="KurrentDB URL (default: $KURRENTDB_URL or localhost)")
     p.add_argument("--log-format", choices=("text", "json"), default="text")
@@ -80,14 +89,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from engine.errors import EngineError
     from engine.runtime.gc_tuning import tune_collector
-    from engine.supervisor.app import EngineApp, EngineOptions, load_sinks
+    from engine.supervisor.app import EngineApp, EngineOptions
     from engine.supervisor.logs import route_client_logs, stderr_log
 
     try:
         overrides = parse_overrides(args.set)
     except argparse.ArgumentTypeError as exc:
         print(f"sinks run: error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     options = EngineOptions(
         sinks_dir=Path(args.dir),
         env=args.env,
@@ -98,22 +107,22 @@ def run(args: argparse.Namespace) -> int:
     )
     if not options.sinks_dir.is_dir():
         print(f"sinks run: error: {options.sinks_dir}: no such directory", file=sys.stderr)
-        return 1
-    load = load_sinks(options)
-    for diagnostic in load.diagnostics:
-        print(diagnostic.format(), file=sys.stderr)
-    if not load.ok:
-        errors = sum(1 for d in load.diagnostics if d.severity.value == "error")
-        print(f"sinks run: {errors} error(s); not starting", file=sys.stderr)
-        return 1
+        return ExitCode.CONFIG
     log = stderr_log(args.log_format)
-    route_client_logs(log)
     app = EngineApp(options, log=log)
+    first = app.load()  # the same source every reload polls again
+    for diagnostic in first.result.diagnostics:
+        print(diagnostic.format(), file=sys.stderr)
+    if not first.result.ok:
+        errors = len(first.result.errors)
+        print(f"sinks run: {errors} error(s); not starting", file=sys.stderr)
+        return ExitCode.CONFIG
+    route_client_logs(log)
     tune_collector()
     if threading.current_thread() is threading.main_thread():
         _install_signals(app)
     try:
-        app.start(load)
+        app.start(first)
     except OSError as exc:  # e.g. the status address is taken
         app.shutdown()
         raise EngineError(f"cannot start: {exc}") from exc
@@ -125,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
             + ", ".join(result.stuck),
             file=sys.stderr,
         )
-        return 5
-    return 0
+        return ExitCode.STUCK
+    return ExitCode.OK
 
 
 def _install_signals(app: EngineApp) -> None:

@@ -13,6 +13,9 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from engine.constants import SANDBOX_KAFKA_PORT, SANDBOX_KURRENTDB_PORT
+from engine.exitcodes import ExitCode
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
@@ -26,14 +29,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     start.add_argument(
         "--kafka-port",
         type=int,
-        default=9092,
+        default=SANDBOX_KAFKA_PORT,
         help="Kafka PLAINTEXT port; SASL_PLAINTEXT, SASL_SSL and the controller use the next "
         "three (default %(default)s; 0 picks free ports)",
     )
     start.add_argument(
         "--kurrentdb-port",
         type=int,
-        default=2113,
+        default=SANDBOX_KURRENTDB_PORT,
         help="stand-in port (default %(default)s; 0 picks a free port)",
     )
     stop = actions.add_parser("stop", help="stop both services (their data is kept)")
@@ -66,24 +69,24 @@ def run(args: argparse.Namespace) -> int:
             )
         except sandbox.SandboxError as exc:
             print(f"sinks: error: {exc}")
-            return 1
+            return ExitCode.CONFIG
         for line in sandbox.describe(state):
             print(line)
         print(f"stop it with: sinks sandbox stop --dir {directory}")
-        return 0
+        return ExitCode.OK
     if args.action == "stop":
         try:
             stopped = sandbox.stop_sandbox(directory)
         except sandbox.SandboxError as exc:
             print(f"sinks: error: {exc}")
-            return 1
+            return ExitCode.CONFIG
         for service, was_running in stopped.items():
             print(f"{service.value}: {'stopped' if was_running else 'was not running'}")
-        return 0
+        return ExitCode.OK
     found = sandbox.SandboxState.load(directory)
     if found is None:
         print(f"no sandbox in {directory}")
-        return 1
+        return ExitCode.CONFIG
     alive = found.alive()
     if args.json:
         print(
@@ -96,4 +99,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"{service.value}: {'running' if up else 'NOT running'}")
         for line in sandbox.describe(found):
             print(line)
-    return 0 if all(alive.values()) else 1
+    return ExitCode.OK if all(alive.values()) else ExitCode.CONFIG

@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.config.schemagen import SCHEMA_FILE_NAME, render_schema
 from engine.config.tables import TABLES_DIR, display_path, load_catalogue
+from engine.exitcodes import ExitCode
 
 DIFF_LINES_SHOWN = 40
 
@@ -55,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
     if args.output == "-":
         if args.check:
             print("sinks: error: --check needs a file, not '-'", file=sys.stderr)
-            return 2
+            return ExitCode.USAGE
         sys.stdout.write(expected)
-        return 0
+        return ExitCode.OK
     target = Path(args.output) if args.output else tables / SCHEMA_FILE_NAME
     shown = display_path(target)
     if args.check:
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(expected, encoding="utf-8")
     print(f"wrote {shown}")
-    return 0
+    return ExitCode.OK
 
 
 def _check(target: Path, shown: str, expected: str, tables: str) -> int:
@@ -74,11 +75,11 @@ def _check(target: Path, shown: str, expected: str, tables: str) -> int:
             f"sinks: error: {shown} does not exist; run 'sinks schema' to write it",
             file=sys.stderr,
         )
-        return 1
+        return ExitCode.CONFIG
     actual = target.read_text(encoding="utf-8")
     if actual == expected:
         print(f"{shown} is up to date with the settings tables in {tables}")
-        return 0
+        return ExitCode.OK
     print(
         f"sinks: error: {shown} is out of date with the settings tables in {tables}; "
         "run 'sinks schema' to regenerate it",
@@ -97,4 +98,4 @@ def _check(target: Path, shown: str, expected: str, tables: str) -> int:
         print(line, file=sys.stderr)
     if len(diff) > DIFF_LINES_SHOWN:
         print(f"... {len(diff) - DIFF_LINES_SHOWN} more diff lines", file=sys.stderr)
-    return 1
+    return ExitCode.CONFIG

@@ -10,6 +10,9 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from engine.constants import DEFAULT_STATUS_ADDR
+from engine.exitcodes import ExitCode
+
 COLUMNS = ("NAME", "STATE", "DELIVERED", "FAILED", "POSITION", "LAG", "LAST ERROR")
 MAX_ERROR = 80
 
@@ -20,7 +23,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="show the sinks of a running engine",
         description="Ask a running `sinks run` for its sinks and print one line per sink.",
     )
-    p.add_argument("--addr", default="127.0.0.1:7781", help="status address (default %(default)s)")
+    p.add_argument(
+        "--addr", default=DEFAULT_STATUS_ADDR, help="status address (default %(default)s)"
+    )
     p.add_argument("--json", action="store_true", help="print the raw JSON answer")
     p.set_defaults(handler=run)
 
@@ -65,12 +70,12 @@ def run(args: argparse.Namespace) -> int:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         print(f"sinks status: error: no engine answers at {args.addr}: {reason}", file=sys.stderr)
-        return 1
+        return ExitCode.CONFIG
     if args.json:
         print(json.dumps(body, indent=1))
-        return 0
+        return ExitCode.OK
     print(format_table(body.get("sinks", [])))
     reload = body.get("last_reload") or {}
     for line in reload.get("issues", []):
         print(line)
-    return 0
+    return ExitCode.OK

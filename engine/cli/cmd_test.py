@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from engine.cli.cmd_validate import add_source_options, default_env, load, print_diagnostics
+from engine.exitcodes import ExitCode
 
 
 def register(subparsers: Any) -> None:
@@ -44,4 +45,4 @@ def run(args: argparse.Namespace) -> int:
     if not report.results and not report.problems:
         print(f"no config tests (*.test.yaml) under {args.dir}", file=sys.stderr)
     print(f"{report.passed} passed, {report.failed} failed")
-    return 0 if report.ok and loaded.ok else 1
+    return ExitCode.OK if report.ok and loaded.ok else ExitCode.CONFIG

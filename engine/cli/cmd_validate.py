@@ -14,17 +14,19 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from engine.constants import DEFAULT_SINKS_DIR, ENV_VARIABLE
+from engine.exitcodes import ExitCode
 from engine.model import Diagnostic, Severity
 
-DEFAULT_DIR = "sinks.d"
-ENV_VARIABLE = "SINKS_ENV"
+if TYPE_CHECKING:
+    from engine.config.source import LoadResult
 
 
 def add_source_options(parser: argparse.ArgumentParser, *, many_envs: bool) -> None:
     parser.add_argument(
-        "--dir", default=DEFAULT_DIR, help="folder holding the sink files (default: sinks.d)"
+        "--dir", default=DEFAULT_SINKS_DIR, help="folder holding the sink files (default: sinks.d)"
     )
     parser.add_argument(
         "--env",
@@ -63,9 +65,9 @@ def parse_overrides(items: Sequence[tuple[str, Any]]) -> dict[str, Any]:
     return dict(items)
 
 
-def load(args: argparse.Namespace, env: str | None) -> Any:
-    """The LoadResult for ``args.dir`` and ``env`` (imports the loader lazily)."""
-    from engine.config.loader import load_directory
+def load(args: argparse.Namespace, env: str | None) -> LoadResult:
+    """One poll of the config source for ``args.dir`` and ``env``."""
+    from engine.config.source import ConfigSource
     from engine.config.templating import MissingSecrets
 
     missing = (
@@ -73,9 +75,10 @@ def load(args: argparse.Namespace, env: str | None) -> Any:
         if getattr(args, "allow_missing_secrets", False)
         else MissingSecrets.ERROR
     )
-    return load_directory(
+    source = ConfigSource(
         args.dir, env=env, overrides=parse_overrides(args.overrides), missing_secrets=missing
     )
+    return source.load()
 
 
 def default_env() -> str | None:
@@ -138,7 +141,7 @@ def github_annotation(diagnostic: Diagnostic, envs: Sequence[str | None]) -> str
     named = [e for e in envs if e]
     if named:
         props.append(f"title={_escape_property('sinks validate (' + ', '.join(named) + ')')}")
-    message = (f"{diagnostic.key}: " if diagnostic.key else "") + diagnostic.message
+    message = (f"{diagnostic.key}: " if diagnostic.key else "") + diagnostic.text
     if diagnostic.note:
         message += f"\nnote: {diagnostic.note}"
     head = f"::{kind} {','.join(props)}" if props else f"::{kind}"
@@ -153,8 +156,17 @@ def _json_diagnostic(diagnostic: Diagnostic) -> dict[str, Any]:
         "column": where.column if where else 0,
         "severity": diagnostic.severity.value,
         "key": diagnostic.key,
-        "message": diagnostic.message,
+        "message": diagnostic.text,
         "note": diagnostic.note,
+        "related": [
+            {
+                "path": r.location.path,
+                "line": r.location.line,
+                "column": r.location.column,
+                "relation": r.relation.value,
+            }
+            for r in diagnostic.related
+        ],
         "text": diagnostic.format(),
     }
 
@@ -195,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
             print_diagnostics(result.diagnostics)
         for env, result in results:
             print(_summary(args.dir, env, result))
-    return 0 if clean else 1
+    return ExitCode.OK if clean else ExitCode.CONFIG
 
 
 def _summary(directory: str, env: str | None, result: Any) -> str:

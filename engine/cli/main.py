@@ -1,8 +1,9 @@
 """The ``sinks`` command: argument parsing and the one place errors become exit codes.
 
-Exit codes: 0 ok, 1 configuration errors (or a failed check), 2 usage,
-3 internal error (traceback written to a log file whose path is printed),
-4 differences found (``sinks diff``), 5 a sink did not stop in time (``sinks run``).
+Exit codes are ``engine.exitcodes.ExitCode`` (the README's table lists them): a
+``TemporaryError`` reaching this module (KurrentDB or Kafka unreachable) exits
+``TEMPORARY``, any other ``EngineError`` ``CONFIG``, an unexpected error ``INTERNAL``
+with the traceback written to a log file whose path is printed.
 
 Each sub-command lives in ``engine.cli.cmd_<name>`` and exposes
 ``register(subparsers)`` and ``run(args) -> int``. Importing this module must not
@@ -19,16 +20,8 @@ import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
-from engine.errors import ConfigError, EngineError
+from engine.errors import ConfigError, EngineError, TemporaryError
 from engine.exitcodes import ExitCode
-
-# Kept as names for the commands that import them; the values live in engine.exitcodes.
-EXIT_OK = ExitCode.OK
-EXIT_CONFIG = ExitCode.CONFIG
-EXIT_USAGE = ExitCode.USAGE
-EXIT_INTERNAL = ExitCode.INTERNAL
-EXIT_DIFFERENCES = ExitCode.DIFFERENCES
-EXIT_STUCK = ExitCode.STUCK
 
 COMMANDS: tuple[str, ...] = (
     "render",
@@ -78,10 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic.format(), file=sys.stderr)
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
+    except TemporaryError as exc:
+        print(f"sinks: error: {exc} (temporary: try again later)", file=sys.stderr)
+        return ExitCode.TEMPORARY
     except EngineError as exc:
         print(f"sinks: error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
     except BrokenPipeError:
@@ -90,14 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        return ExitCode.OK
     except Exception:  # the one place an unexpected error becomes an exit code
         with tempfile.NamedTemporaryFile(
             "w", prefix="sinks-crash-", suffix=".log", delete=False
         ) as log:
             traceback.print_exc(file=log)
         print(f"sinks: internal error; details in {log.name}", file=sys.stderr)
-        return EXIT_INTERNAL
+        return ExitCode.INTERNAL
 
 
 def entry() -> None:

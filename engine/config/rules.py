@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.model import Diagnostic, Location, Severity
+from engine.settings import CompressionType, FilterType, PartitionKeySource, SecurityProtocol
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,14 @@ class Finding:
 
 RuleBody = Callable[[Mapping[str, Any], frozenset[str]], Iterator[Finding]]
 
-_SASL = ("SaslPlaintext", "SaslSsl")
-_TLS = ("Ssl", "SaslSsl")
+_SASL = (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL)
+_TLS = (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL)
 # (lowest, highest) accepted explicit level per codec, besides -1 (the codec's default).
-COMPRESSION_LEVELS: dict[str, tuple[int, int]] = {
-    "Gzip": (0, 9),
-    "Lz4": (0, 12),
-    "Zstd": (0, 12),
-    "Snappy": (0, 0),
+COMPRESSION_LEVELS: dict[CompressionType, tuple[int, int]] = {
+    CompressionType.GZIP: (0, 9),
+    CompressionType.LZ4: (0, 12),
+    CompressionType.ZSTD: (0, 12),
+    CompressionType.SNAPPY: (0, 0),
 }
 INSTANCE_TYPE = "kafka-sink"
 
@@ -81,6 +82,12 @@ def _warning(key: str, message: str) -> Finding:
     return Finding(key, message, Severity.WARNING)
 
 
+def _regex_error(key: str, expression: str) -> Iterator[Finding]:
+    problem = _regex_problem(expression)
+    if problem:
+        yield _error(key, problem)
+
+
 def _regex_problem(expression: str) -> str | None:
     try:
         re.compile(expression)
@@ -101,13 +108,12 @@ def _instance_type(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[F
 
 @_rule("subscription:filter:filterType", "subscription:filter:expression")
 def _filter_expression(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
-    kind, expression = s["subscription:filter:filterType"], s["subscription:filter:expression"]
+    kind = FilterType(s["subscription:filter:filterType"])
+    expression = s["subscription:filter:expression"]
     key = "subscription:filter:expression"
-    if kind == "Regex" and expression:
-        problem = _regex_problem(expression)
-        if problem:
-            yield _error(key, problem)
-    elif kind == "JsonPath":
+    if kind is FilterType.REGEX and expression:
+        yield from _regex_error(key, expression)
+    elif kind is FilterType.JSON_PATH:
         if not expression:
             yield _error(
                 key,
@@ -133,13 +139,12 @@ def _filter_expression(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterat
 def _partition_key(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
     if not s["partitionKeyExtraction:enabled"]:
         return
-    source, expression = s["partitionKeyExtraction:source"], s["partitionKeyExtraction:expression"]
+    source = PartitionKeySource(s["partitionKeyExtraction:source"])
+    expression = s["partitionKeyExtraction:expression"]
     key = "partitionKeyExtraction:expression"
-    if source == "Stream" and expression:
-        problem = _regex_problem(expression)
-        if problem:
-            yield _error(key, problem)
-    elif source == "Headers":
+    if source is PartitionKeySource.STREAM and expression:
+        yield from _regex_error(key, expression)
+    elif source is PartitionKeySource.HEADERS:
         names = [n.strip() for n in expression.split(",")]
         if not expression.strip():
             yield _error(
@@ -172,24 +177,26 @@ def _transformer(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Fin
     optional=("authentication:username", "authentication:password", "authentication:caFile"),
 )
 def _authentication(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
-    protocol = s["authentication:securityProtocol"]
+    protocol = SecurityProtocol(s["authentication:securityProtocol"])
     if protocol in _SASL:
         for part in ("username", "password"):
             if not s.get(f"authentication:{part}"):
                 yield _error(
                     f"authentication:{part}",
-                    f"required when authentication:securityProtocol is {protocol}",
+                    f"required when authentication:securityProtocol is {protocol.value}",
                     because="authentication:securityProtocol",
                 )
     elif "authentication:saslMechanism" in explicit:
         yield _warning(
             "authentication:saslMechanism",
-            f"has no effect: authentication:securityProtocol is {protocol}, not a SASL protocol",
+            f"has no effect: authentication:securityProtocol is {protocol.value}, "
+            "not a SASL protocol",
         )
     if protocol not in _TLS and s.get("authentication:caFile"):
         yield _warning(
             "authentication:caFile",
-            f"has no effect: authentication:securityProtocol is {protocol}, which uses no TLS",
+            f"has no effect: authentication:securityProtocol is {protocol.value}, "
+            "which uses no TLS",
         )
 
 
@@ -197,8 +204,8 @@ def _authentication(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[
 def _compression_level(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
     if "compression:level" not in explicit:
         return
-    codec, level = s["compression:type"], s["compression:level"]
-    if codec == "None":
+    codec, level = CompressionType(s["compression:type"]), s["compression:level"]
+    if codec is CompressionType.NONE:
         yield _warning("compression:level", "has no effect: compression:type is None")
         return
     low, high = COMPRESSION_LEVELS[codec]
@@ -206,7 +213,8 @@ def _compression_level(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterat
         accepted = f"{low}..{high}" if low != high else f"{low}"
         yield _error(
             "compression:level",
-            f"{level} is out of range for {codec}: use {accepted}, or -1 for the codec's default",
+            f"{level} is out of range for {codec.value}: use {accepted}, "
+            "or -1 for the codec's default",
         )
 
 

@@ -70,4 +70,5 @@ class SecretBook:
             key=self.mask_text(diagnostic.key) if diagnostic.key else None,
             severity=diagnostic.severity,
             note=self.mask_text(diagnostic.note) if diagnostic.note else None,
+            related=diagnostic.related,
         )

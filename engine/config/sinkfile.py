@@ -1,4 +1,4 @@
-"""One sink file → its sinks and diagnostics (``load_one``); the directory is loader.py's.
+"""One sink file → its sinks and diagnostics (``load_one``); the folder is source.py's.
 
 Guarantees:
 
@@ -12,6 +12,9 @@ Guarantees:
   when the line map can tell, else the diagnostic says which rendered line it means.
 * ``FileResult.written`` keeps, per sink, each explicit setting as written (strings in
   the user's spelling, e.g. ``stream`` rather than ``Stream``), for exports.
+* ``FileResult.names`` lists every document's sink name with its location, repeats
+  included; ``sinks`` keeps the first sink of each name. Repeated names (in one file
+  or across files) are diagnosed in one place, ``engine.config.duplicates``.
 """
 
 from __future__ import annotations
@@ -19,18 +22,23 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from engine.config.canonical import canonicalise
 from engine.config.templating import TemplateContext
-from engine.config.yamlmarks import MarkedDocument, PathKey, parse_yaml, read_sink_text
-from engine.model import Diagnostic, Location, Severity, SinkDefinition
+from engine.config.yamlmarks import (
+    MarkedDocument,
+    PathKey,
+    decode_sink_text,
+    parse_yaml,
+    read_sink_bytes,
+)
+from engine.model import Diagnostic, Location, Related, Severity, SinkDefinition
 
 TOP_LEVEL_KEYS = ("name", "description", "enabled", "labels", "settings")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_FIRST_AT = re.compile(r"first written at line (\d+)")
 
 
 @dataclass(frozen=True)
@@ -40,17 +48,20 @@ class FileResult:
     diagnostics: tuple[Diagnostic, ...]
     # sink name → canonical key → the value as written (strings keep their spelling)
     written: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    # sink name → location of its ``name`` value
-    name_locations: Mapping[str, Location] = field(default_factory=dict)
+    # every document's sink name and the location of its ``name`` value, repeats included
+    names: tuple[tuple[str, Location], ...] = ()
 
     @property
     def ok(self) -> bool:
         return not any(d.severity is Severity.ERROR for d in self.diagnostics)
 
 
-def load_one(file: Path, display: str, context: TemplateContext) -> FileResult:
+def load_one(
+    file: Path, display: str, context: TemplateContext, data: bytes | None = None
+) -> FileResult:
+    """Load ``file`` (or ``data``, its bytes as already read) for ``context``."""
     try:
-        return _FileLoader(file, display, context).load()
+        return _FileLoader(file, display, context).load(data)
     except Exception as exc:  # a defect here must not hide the other files
         return FileResult(
             display,
@@ -69,8 +80,13 @@ class _FileLoader:
         self.diagnostics: list[Diagnostic] = []
         self.line_map: Any = None
 
-    def load(self) -> FileResult:
-        text, problem = read_sink_text(self.file, self.display)
+    def load(self, data: bytes | None) -> FileResult:
+        problem = None
+        if data is None:
+            data, problem = read_sink_bytes(self.file, self.display)
+        text = None
+        if data is not None:
+            text, problem = decode_sink_text(data, self.display)
         if problem is not None or text is None:
             return FileResult(self.display, (), (problem,) if problem else ())
         if self.display.endswith(".j2"):
@@ -90,30 +106,24 @@ class _FileLoader:
             )
         sinks: list[SinkDefinition] = []
         written: dict[str, Mapping[str, Any]] = {}
-        names: dict[str, Location] = {}
+        names: list[tuple[str, Location]] = []
         for document in parsed.documents:
             sink, raw, problems = self._document(document)
             found.extend(problems)
             if sink is None:
                 continue
             where = self._relocate_location(document.locate(("name",), True))
-            if sink.name in names:
-                first = names[sink.name]
-                found.append(
-                    Diagnostic(
-                        where,
-                        f"duplicate sink name '{sink.name}' (also defined at {first.format()})",
-                        key="name",
-                    )
-                )
-                continue
-            names[sink.name] = where or Location(self.display)
-            sinks.append(sink)
-            written[sink.name] = raw
+            first_use = sink.name not in written
+            names.append((sink.name, where or Location(self.display)))
+            if first_use:
+                sinks.append(sink)
+                written[sink.name] = raw
         relocated = [self._relocate(d) for d in found]
         relocated.sort(key=lambda d: d.location.line if d.location else 0)
         self.diagnostics.extend(relocated)
-        return FileResult(self.display, tuple(sinks), tuple(self.diagnostics), written, names)
+        return FileResult(
+            self.display, tuple(sinks), tuple(self.diagnostics), written, tuple(names)
+        )
 
     # -- one document ---------------------------------------------------------------------
 
@@ -254,25 +264,25 @@ class _FileLoader:
         where = diagnostic.location
         if where is None or self.line_map is None or where.path != self.display:
             return diagnostic
-        message = _FIRST_AT.sub(self._relocate_first, diagnostic.message)
+        related = tuple(self._relocate_related(r) for r in diagnostic.related)
         mapped = self.line_map.map(where.line, where.column)
         if mapped is not None:
             new = Location(self.display, mapped[0], mapped[1])
-            return Diagnostic(new, message, diagnostic.key, diagnostic.severity, diagnostic.note)
+            return replace(diagnostic, location=new, related=related)
         note = f"at line {where.line} of the rendered output (see `sinks render`)"
         if diagnostic.note:
             note = f"{diagnostic.note}; {note}"
-        return Diagnostic(
-            Location(self.display), message, diagnostic.key, diagnostic.severity, note
-        )
+        return replace(diagnostic, location=Location(self.display), note=note, related=related)
 
-    def _relocate_first(self, match: re.Match[str]) -> str:
-        """'first written at line N' names a rendered line: name the template's instead."""
-        line = int(match.group(1))
-        mapped = self.line_map.map(line, 1) if self.line_map is not None else None
+    def _relocate_related(self, related: Related) -> Related:
+        """A related place on a rendered line names the template's line instead."""
+        where = related.location
+        if where.path != self.display or self.line_map is None:
+            return related
+        mapped = self.line_map.map(where.line, max(where.column, 1))
         if mapped is None:
-            return f"first written at line {line} of the rendered output"
-        return f"first written at line {mapped[0]}"
+            return replace(related, rendered=True)
+        return replace(related, location=Location(self.display, mapped[0], mapped[1]))
 
 
 def _get_in(value: Any, path: PathKey) -> Any:

@@ -26,6 +26,8 @@ from typing import Any
 
 from engine.errors import ConfigError
 from engine.model import Diagnostic, Location
+from engine.timespan import TIMESPAN_PATTERN as TIMESPAN_PATTERN
+from engine.timespan import parse_timespan
 
 # The settings tables live in the repository's schema/ folder. engine/schema is a link
 # to it, so an installed wheel (which copies the link's files) finds them too.
@@ -34,8 +36,6 @@ TABLES_DIR = (Path(__file__).resolve().parent.parent / "schema").resolve()
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
-# A .NET TimeSpan restricted to [d.]hh:mm:ss[.fffffff] with in-range components.
-TIMESPAN_PATTERN = r"^(\d+\.)?([01]?\d|2[0-3]):[0-5]?\d:[0-5]?\d(\.\d{1,7})?$"
 
 _COLUMNS = ("key", "type", "default", "required", "sensitive", "accepted values", "description")
 _NO_DEFAULT = {"", "\u2014", "\u2013", "-"}  # empty, em dash, en dash, hyphen
@@ -172,7 +172,7 @@ def _typed_default(raw: str, kind: SettingType, accepted: Sequence[str]) -> tupl
         if flag is None:
             raise ValueError(f"boolean default must be true or false, not {text!r}")
         return True, flag
-    if kind is SettingType.TIMESPAN and not re.match(TIMESPAN_PATTERN, text):
+    if kind is SettingType.TIMESPAN and parse_timespan(text) is None:
         raise ValueError(f"default {text!r} is not a TimeSpan (hh:mm:ss)")
     if kind is SettingType.ENUM and text not in accepted:
         raise ValueError(f"default {text!r} is not one of the accepted values")

@@ -34,14 +34,14 @@ from typing import Any
 
 import jinja2
 
-from engine.config.linemap import LineMap
-from engine.config.sandbox import (
+from engine.config.jinja_env import (
     SANDBOX_OPTIONS,
     RootedLoader,
     Sandbox,
     TemplateProblem,
     compile_template,
 )
+from engine.config.linemap import LineMap
 from engine.config.secretbook import MASK, PLACEHOLDER, SecretBook
 from engine.config.yamlmarks import MAX_FILE_BYTES, parse_yaml, read_sink_text
 from engine.model import Diagnostic, Location, Severity

@@ -20,11 +20,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.config.suggest import did_you_mean
-from engine.config.tables import TIMESPAN_PATTERN, SettingSpec, SettingType
+from engine.config.tables import SettingSpec, SettingType
+from engine.timespan import parse_timespan
 
 _INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
-_TIMESPAN = re.compile(TIMESPAN_PATTERN)
-_TIMESPAN_PARTS = re.compile(r"^(?:(\d+)\.)?(\d+):(\d+):(\d+)(?:\.(\d+))?$")
 _QUOTE_HINT = " (quote it to keep it as text)"
 
 Coerced = tuple[Any, str | None]
@@ -75,15 +74,8 @@ def _coerce_bool(value: Any) -> Coerced:
 
 def normalise_timespan(text: str) -> str | None:
     """``[d.]hh:mm:ss[.fffffff]`` with two-digit fields, or None when not a TimeSpan."""
-    text = text.strip()
-    if not _TIMESPAN.match(text):
-        return None
-    match = _TIMESPAN_PARTS.match(text)
-    assert match is not None  # the pattern above is a narrower form of this one
-    days, hours, minutes, seconds, fraction = match.groups()
-    head = f"{int(days)}." if days else ""
-    tail = f".{fraction}" if fraction else ""
-    return f"{head}{int(hours):02d}:{int(minutes):02d}:{int(seconds):02d}{tail}"
+    parsed = parse_timespan(text)
+    return parsed.canonical() if parsed is not None else None
 
 
 def _coerce_timespan(value: Any) -> Coerced:

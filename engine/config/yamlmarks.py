@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from engine.model import Diagnostic, Location
+from engine.model import Diagnostic, Location, Related, Relation
 
 MAX_FILE_BYTES = 1024 * 1024
 # An expanded document above this many nodes is an alias bomb, not a sink.
@@ -172,8 +172,9 @@ class _Builder:
                 self.problems.append(
                     Diagnostic(
                         _loc(self.path, key_node),
-                        f"duplicate key '{key}' (first written at line {first.line})",
+                        f"duplicate key '{key}'",
                         key=_dotted(at) or None,
+                        related=(Related(first, Relation.FIRST_WRITTEN),),
                     )
                 )
                 continue
@@ -302,6 +303,14 @@ def _parse(text: str, path: str, fast: bool) -> ParsedYaml:
 
 def read_sink_text(file: Path, display: str) -> tuple[str | None, Diagnostic | None]:
     """The file's text, or why it cannot be a sink file (too big, binary, not UTF-8)."""
+    data, problem = read_sink_bytes(file, display)
+    if data is None:
+        return None, problem
+    return decode_sink_text(data, display)
+
+
+def read_sink_bytes(file: Path, display: str) -> tuple[bytes | None, Diagnostic | None]:
+    """The file's bytes (at most the size limit), or why they cannot be read."""
     try:
         status = file.stat()
         if not stat.S_ISREG(status.st_mode):
@@ -318,6 +327,11 @@ def read_sink_text(file: Path, display: str) -> tuple[str | None, Diagnostic | N
         return None, Diagnostic(Location(display), f"cannot read file: {exc.strerror or exc}")
     if len(data) > MAX_FILE_BYTES:
         return None, Diagnostic(Location(display), "file is too large (the limit is 1 MiB)")
+    return data, None
+
+
+def decode_sink_text(data: bytes, display: str) -> tuple[str | None, Diagnostic | None]:
+    """``data`` as UTF-8 text, or why it is not text."""
     if b"\x00" in data:
         return None, Diagnostic(Location(display), "binary file (contains NUL bytes)")
     try:

@@ -15,20 +15,20 @@ Every mismatch is a ``Diagnostic`` pointing at the expectation in the test file
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.config.walk import walk
 from engine.config.yamlmarks import parse_yaml, read_sink_text
+from engine.constants import SINK_SUFFIXES, TEST_SUFFIXES
 from engine.errors import PermanentError
-from engine.mapping.configtest_cases import TEST_SUFFIXES, Case, TestFile, read_test_document
+from engine.mapping.configtest_cases import Case, TestFile, read_test_document
 from engine.mapping.pipeline import Mapper, TransformError
 from engine.model import Diagnostic, Location, Message, SinkDefinition
 from engine.settings import SinkSettings
 
-SINK_SUFFIXES = (".yaml.j2", ".yml.j2", ".yaml", ".yml")
 _MISSING = object()
 
 
@@ -72,16 +72,10 @@ def _position(diagnostic: Diagnostic) -> tuple[str, int, int]:
 
 
 def find_test_files(root: str | Path) -> list[tuple[Path, str]]:
-    """(path, display path) of each test file under ``root``, sorted."""
-    base = Path(root)
-    found: list[tuple[Path, str]] = []
-    for folder, dirnames, filenames in os.walk(base, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(("_", ".")))
-        for name in sorted(filenames):
-            if name.endswith(TEST_SUFFIXES) and not name.startswith("."):
-                path = Path(folder) / name
-                found.append((path, str(Path(str(root)) / path.relative_to(base))))
-    return found
+    """(path, display path) of each test file under ``root``, sorted (the loader's walk)."""
+    if not Path(root).is_dir():
+        return []
+    return [(f.path, f.display) for f in walk(root).test_files]
 
 
 def read_test_file(path: Path, display: str) -> TestFile:

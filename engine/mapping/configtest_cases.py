@@ -42,7 +42,6 @@ from typing import Any
 from engine.config.yamlmarks import MarkedDocument, PathKey
 from engine.model import Diagnostic, Location, Record
 
-TEST_SUFFIXES = (".test.yaml", ".test.yml")
 CASE_KEYS = ("name", "sink", "event", "expect")
 EVENT_KEYS = (
     "stream",

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from engine.constants import DEFAULT_KURRENTDB_URL
+
 
 class SinkState(enum.Enum):
     ACTIVATING = "ACTIVATING"
@@ -24,7 +26,7 @@ class SinkState(enum.Enum):
 
 @dataclass(frozen=True)
 class Connections:
-    kurrentdb_url: str = "esdb://localhost:2113?Tls=false"
+    kurrentdb_url: str = DEFAULT_KURRENTDB_URL
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,14 @@
-"""The running engine assembled: loader, supervisor, metrics, status HTTP, watcher.
+"""The running engine assembled: config source, supervisor, metrics, status HTTP, watcher.
 
-``EngineApp`` is what ``sinks run`` (and ``sinks demo``) drive:
+``EngineApp`` is what ``sinks run`` drives:
 
-1. ``load()`` renders and validates every file; the caller refuses to start when
-   any file has errors.
-2. ``start(load)`` starts every enabled sink, the status server and the watcher.
+1. ``load()`` polls the config source once (render, validate every file); the caller
+   refuses to start when any file has errors.
+2. ``start(poll)`` applies that same poll (every enabled sink starts), then starts the
+   status server and the watcher.
 3. ``serve()`` takes reload requests (file changes, SIGHUP) on the calling thread
-   until ``request_stop()`` (SIGTERM/SIGINT in ``sinks run``).
+   until ``request_stop()`` (SIGTERM/SIGINT in ``sinks run``); each one polls the
+   same source again, which re-reads only the files that changed.
 4. ``shutdown()`` stops every sink within the deadline and reports stuck ones.
 """
 
@@ -18,38 +20,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.supervisor.incremental import IncrementalLoader
+from engine.config.source import ConfigSource, Poll
+from engine.constants import DEFAULT_KURRENTDB_URL, DEFAULT_SINKS_DIR, DEFAULT_STATUS_ADDR
 from engine.supervisor.logs import EventLog
 from engine.supervisor.metrics import EngineMetrics
-from engine.supervisor.results import ReloadResult, ShutdownResult
+from engine.supervisor.reload import Reloader
+from engine.supervisor.results import ReloadResult, ShutdownResult, StartFailure
 from engine.supervisor.status import HeadPoller, StatusServer, kurrentdb_head_reader
 from engine.supervisor.watcher import ReloadQueue, Watcher
 
 if TYPE_CHECKING:
-    from engine.config.loader import LoadResult
     from engine.supervisor.supervisor import Supervisor, WorkerFactory
 
 
 @dataclass(frozen=True)
 class EngineOptions:
-    sinks_dir: Path = Path("sinks.d")
+    sinks_dir: Path = Path(DEFAULT_SINKS_DIR)
     env: str | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
-    kurrentdb_url: str = "esdb://localhost:2113?Tls=false"
-    status_addr: str | None = "127.0.0.1:7781"  # None: no HTTP server
+    kurrentdb_url: str = DEFAULT_KURRENTDB_URL
+    status_addr: str | None = DEFAULT_STATUS_ADDR  # None: no HTTP server
     shutdown_timeout: float = 30.0
     start_grace: float = 2.0
     watch: bool = True
     extra_watch_paths: tuple[Path, ...] = ()
     head_interval: float = 5.0
-
-
-def load_sinks(options: EngineOptions) -> LoadResult:
-    """Render and validate every file of the sink folder (no sink is touched)."""
-    from engine.config.loader import load_directory
-
-    o = options
-    return load_directory(o.sinks_dir, env=o.env, overrides=dict(o.overrides) or None)
 
 
 class EngineApp:
@@ -68,24 +63,35 @@ class EngineApp:
         self.queue = ReloadQueue()
         self.reloaded = threading.Condition()
         self.reload_count = 0
-        # reloads re-read only changed files; the first one loads the whole folder
-        self._incremental = IncrementalLoader(options.sinks_dir, options.env, options.overrides)
+        self.source = ConfigSource(
+            options.sinks_dir, env=options.env, overrides=dict(options.overrides) or None
+        )
         self.supervisor: Supervisor = Supervisor(
             Connections(kurrentdb_url=options.kurrentdb_url),
-            loader=self._incremental,
-            root=options.sinks_dir,
             listener=self.metrics,
             worker_factory=worker_factory,
             log=self.log,
             start_grace=options.start_grace,
             stop_timeout=options.shutdown_timeout,
-            on_reload=self._reloaded,
+            on_start_failure=self._start_failed,
+            issues_of=self.source.issue_lines,
+        )
+        self.reloader = Reloader(
+            self.source, self.supervisor, log=self.log, on_reload=self._reloaded
         )
         self.status: StatusServer | None = None
         self.watcher: Watcher | None = None
 
-    def load(self) -> LoadResult:
-        return load_sinks(self.options)
+    def load(self) -> Poll:
+        """The first poll of the source: check ``poll.result.ok`` before ``start``."""
+        return self.source.poll()
+
+    @property
+    def last_reload(self) -> ReloadResult | None:
+        return self.reloader.last_reload
+
+    def _start_failed(self, failure: StartFailure) -> None:
+        self.source.start_failed(failure.failed, failure.restored, failure.error)
 
     def _reloaded(self, result: ReloadResult) -> None:
         self.metrics.record_reload(result)
@@ -93,14 +99,14 @@ class EngineApp:
             self.reload_count += 1
             self.reloaded.notify_all()
 
-    def start(self, load: LoadResult) -> ReloadResult:
-        """Start the sinks of ``load`` (already checked), then HTTP and the watcher."""
+    def start(self, poll: Poll) -> ReloadResult:
+        """Start the sinks of ``poll`` (already checked), then HTTP and the watcher."""
         o = self.options
         if o.status_addr:
             head = HeadPoller(kurrentdb_head_reader(o.kurrentdb_url), o.head_interval)
-            self.status = StatusServer(self.supervisor, self.metrics, o.status_addr, head)
+            self.status = StatusServer(self.reloader, self.metrics, o.status_addr, head)
             self.status.start()  # before the sinks: readiness is visible while they start
-        result = self.supervisor.apply(load)
+        result = self.reloader.reload(poll)
         if o.watch:
             self.watcher = Watcher([o.sinks_dir, *o.extra_watch_paths], self.queue)
             self.watcher.start()
@@ -119,7 +125,7 @@ class EngineApp:
                 continue
             self.log.emit("INFO", "reload.requested", reason="; ".join(reasons))
             try:
-                self.supervisor.reload()
+                self.reloader.reload()
             except Exception as exc:  # a broken reload must not take the running sinks down
                 self.log.emit("ERROR", "reload.failed", error=f"{type(exc).__name__}: {exc}")
 

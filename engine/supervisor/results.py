@@ -1,4 +1,4 @@
-"""Values the supervisor hands out: one reload's outcome, one sink's view, a shutdown.
+"""Values the supervisor hands out: one apply, one reload's outcome, one sink's view, a shutdown.
 
 They are frozen snapshots: the status server and the CLI read them from other
 threads without locks, and nothing in them refers back to a live worker.
@@ -7,11 +7,14 @@ threads without locks, and nothing in them refers back to a live worker.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
-from engine.model import Diagnostic
+from engine.model import Diagnostic, SinkDefinition
 from engine.supervisor.plan import Plan
+
+if TYPE_CHECKING:
+    from engine.runtime.worker_api import WorkerStatus
 
 
 class ReloadOutcome(enum.Enum):
@@ -27,6 +30,26 @@ class Rollback:
     name: str
     error: str
     source_file: str
+
+
+@dataclass(frozen=True)
+class StartFailure:
+    """A definition that could not start, and what runs instead (None: nothing)."""
+
+    failed: SinkDefinition
+    restored: SinkDefinition | None
+    error: str
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one ``Supervisor.apply`` did."""
+
+    plan: Plan
+    rolled_back: tuple[Rollback, ...] = ()
+    failed_to_start: tuple[str, ...] = ()  # added sinks that failed (nothing to roll back to)
+    stuck: tuple[str, ...] = ()  # old workers that did not stop within the deadline
+    duration_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -67,7 +90,7 @@ class SinkView:
     """What the status endpoint shows for one sink."""
 
     name: str
-    state: str  # a SinkState name, or DISABLED for a sink switched off in its file
+    state: str  # a SinkState's or an IdleState's value (DISABLED, FAILED...)
     reason: str | None
     digest: str
     source_file: str
@@ -82,6 +105,26 @@ class SinkView:
     restarts: int = 0  # how many times a reload replaced this sink's worker
     caught_up: bool = False  # live, nothing waiting or in flight (see SinkWorker.status)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_status(
+        cls,
+        status: WorkerStatus,
+        definition: SinkDefinition,
+        issues: tuple[str, ...],
+        restarts: int,
+    ) -> SinkView:
+        """The view of a sink with a live worker: its counters as the worker reports them."""
+        counters = {f.name: getattr(status, f.name) for f in fields(status) if f.name in _COUNTERS}
+        return cls(
+            state=status.state.value,
+            digest=definition.digest,
+            source_file=definition.source_file,
+            enabled=True,
+            issues=issues,
+            restarts=restarts,
+            **counters,
+        )
 
     def to_json(self, head_position: int | None = None) -> dict[str, Any]:
         lag: int | None = None
@@ -120,3 +163,15 @@ class ShutdownResult:
     stopped: tuple[str, ...]
     stuck: tuple[str, ...]
     duration_s: float
+
+
+# WorkerStatus fields a view copies as they are (the rest it derives or adds).
+_COUNTERS = frozenset(f.name for f in fields(SinkView)) - {
+    "state",
+    "digest",
+    "source_file",
+    "enabled",
+    "issues",
+    "restarts",
+    "extra",
+}

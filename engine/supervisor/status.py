@@ -31,14 +31,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from engine.constants import DEFAULT_STATUS_ADDR
 from engine.supervisor.metrics import CONTENT_TYPE, EngineMetrics
 from engine.supervisor.results import ReloadResult, SinkView
 
-DEFAULT_ADDR = "127.0.0.1:7781"
-
 
 class SinkSource(Protocol):
-    """What the server reads: the supervisor (or anything shaped like it)."""
+    """What the server reads: the reloader (its supervisor's views and its last reload)."""
 
     def views(self) -> list[SinkView]: ...
 
@@ -102,7 +101,7 @@ class StatusServer:
         self,
         source: SinkSource,
         metrics: EngineMetrics | None = None,
-        addr: str = DEFAULT_ADDR,
+        addr: str = DEFAULT_STATUS_ADDR,
         head: HeadPoller | None = None,
     ) -> None:
         self.source = source

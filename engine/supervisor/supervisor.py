@@ -1,48 +1,45 @@
-"""The supervisor owns every sink worker and applies reloads one at a time.
+"""The supervisor owns every sink worker and applies a desired set one at a time.
+
+``apply(desired)`` takes name → ``SinkDefinition`` (disabled definitions included,
+to be shown) and makes the running workers match it. It knows nothing of files:
+the config source (engine.config.source) decides what is desired, and anything
+else that narrows the set (e.g. ownership in a cluster) may call ``apply`` too.
 
 Guarantees:
 
-* A reload stops before it starts: removed sinks and the old side of changed sinks
-  are stopped (flush, final checkpoint) before any new worker starts, so a changed
-  sink resumes from the checkpoint its predecessor wrote and nothing is skipped.
+* Stop before start: removed sinks and the old side of changed sinks are stopped
+  (flush, final checkpoint) before any new worker starts, so a changed sink resumes
+  from the checkpoint its predecessor wrote and nothing is skipped.
 * A changed sink whose new definition cannot start (``PermanentError`` from
-  ``start()`` or FAILED within ``start_grace`` seconds) is rolled back: the
-  previous definition starts again and the reload reports it.
-* Per-file last good: a file that no longer renders or validates is rejected with
-  its diagnostics; its sinks keep running on their last good definition while other
-  files apply. A rejected (or rolled-back) file is not tried again until its
-  content hash changes.
+  ``start()`` or FAILED within ``start_grace`` seconds) is rolled back: the previous
+  definition starts again. Every start failure is reported to ``on_start_failure``.
+* A sink that could not start is shown FAILED and is not tried again while
+  ``desired`` hands the very same definition object (the source has not re-read
+  its file); a new definition object is tried.
+* Never two workers of one sink: a predecessor that did not stop in time keeps its
+  successor out (FAILED) until the next apply.
 * ``shutdown(deadline)`` stops every worker in parallel and names those that did
   not stop in time.
 
-``apply``/``reload``/``shutdown`` are serialised by one lock; ``views()`` and
-``last_reload`` can be read from any thread at any time.
+``apply``/``shutdown`` are serialised by one lock; ``views()`` can be read from any
+thread at any time. The plan itself is ``engine.supervisor.plan.plan``, a pure function.
 """
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from engine.errors import PermanentError
-from engine.model import Diagnostic, Location, SinkDefinition
+from engine.model import SinkDefinition
 from engine.runtime.worker_api import Connections, SinkState, WorkerListener, WorkerStatus
-from engine.supervisor.filestate import FileTracker
 from engine.supervisor.logs import EventLog
 from engine.supervisor.plan import Plan, plan
-from engine.supervisor.results import (
-    ReloadOutcome,
-    ReloadResult,
-    Rollback,
-    ShutdownResult,
-    SinkView,
-)
-
-if TYPE_CHECKING:
-    from engine.config.loader import LoadResult
+from engine.supervisor.results import Applied, Rollback, ShutdownResult, SinkView, StartFailure
 
 
 class Worker(Protocol):
@@ -66,128 +63,114 @@ def _default_factory(
     return worker
 
 
+class IdleState(enum.Enum):
+    """A sink without a running worker; the value is the state shown."""
+
+    DISABLED = "DISABLED"  # switched off in its file
+    FAILED = "FAILED"  # could not start, or its predecessor did not stop
+    RELOADING = "DEACTIVATING"  # between the stop and the start of a reload
+
+
+DISABLED_REASON = "disabled in its file"
+STUCK_REASON = "previous worker did not stop in time; not restarted"
+
+
+@dataclass(frozen=True)
+class SinkRecord:
+    """Everything the supervisor knows about one sink."""
+
+    definition: SinkDefinition  # what runs (newest metadata), or what is shown
+    worker: Worker | None = None
+    idle: IdleState | None = None  # None while ``worker`` runs it
+    reason: str | None = None
+    restarts: int = 0  # how many times a reload replaced its worker
+    held: bool = False  # FAILED at start: not retried while desired hands this definition
+
+
 class Supervisor:
     def __init__(
         self,
         connections: Connections,
         *,
-        loader: Callable[[], LoadResult] | None = None,
-        root: str | Path | None = None,
         listener: WorkerListener | None = None,
         worker_factory: WorkerFactory | None = None,
         log: EventLog | None = None,
         start_grace: float = 2.0,
         stop_timeout: float = 30.0,
-        on_reload: Callable[[ReloadResult], None] | None = None,
+        on_start_failure: Callable[[StartFailure], None] | None = None,
+        issues_of: Callable[[str], tuple[str, ...]] | None = None,
     ) -> None:
         self._connections = connections
-        self._loader = loader
         self._listener = listener
         self._factory = worker_factory or _default_factory
         self._log = log or EventLog.quiet()
         self._start_grace = start_grace
         self._stop_timeout = stop_timeout
-        self._on_reload = on_reload
-        self._files = FileTracker(Path(root) if root is not None else None)
+        self._on_start_failure = on_start_failure
+        self._issues_of = issues_of or (lambda _path: ())
         self._apply_lock = threading.Lock()
         self._state_lock = threading.Lock()
-        self._workers: dict[str, Worker] = {}
-        self._running: dict[str, SinkDefinition] = {}  # what each worker runs (newest metadata)
-        self._idle: dict[str, tuple[SinkDefinition, str, str | None]] = {}  # disabled / failed
-        self._restarts: dict[str, int] = {}
-        self._last_reload: ReloadResult | None = None
+        self._records: dict[str, SinkRecord] = {}
 
-    # ----------------------------------------------------------------- reloads
-    def reload(self) -> ReloadResult:
-        """Load the directory again (through the loader given at construction) and apply."""
-        if self._loader is None:
-            raise RuntimeError("this supervisor was built without a loader")
-        return self.apply(self._loader())
-
-    def apply(self, load: LoadResult) -> ReloadResult:
+    # ----------------------------------------------------------------- applying
+    def apply(self, desired: Mapping[str, SinkDefinition]) -> Applied:
+        """Make the workers match ``desired`` (see the module's guarantees)."""
         with self._apply_lock:
             started = time.monotonic()
-            selection = self._files.select(load, self._known_definitions())
-            desired = {d.name: d for d in selection.definitions if d.enabled}
-            the_plan = plan(self._running, desired)
-            for path in selection.new_rejections:
-                self._log.file_rejected(path, self._files.diagnostics(path))
+            with self._state_lock:
+                current = {n: r.definition for n, r in self._records.items() if r.worker}
+                held = {
+                    n for n, r in self._records.items() if r.held and desired.get(n) is r.definition
+                }
+            wanted = {n: d for n, d in desired.items() if d.enabled and n not in held}
+            the_plan = plan(current, wanted)
             if not the_plan.is_empty:
                 self._log.reload_plan(the_plan)
-            stuck, rolled_back, failed = self._execute(
-                the_plan, selection.definitions, frozenset(f.path for f in load.files)
+            stuck, rolled_back, failed = self._execute(the_plan, desired)
+            return Applied(
+                the_plan,
+                tuple(rolled_back),
+                tuple(failed),
+                tuple(stuck),
+                time.monotonic() - started,
             )
-            issues = list(selection.issues)
-            for rb in rolled_back:
-                issues.append(
-                    Diagnostic(
-                        Location(rb.source_file),
-                        f"new definition could not start, previous one restored: {rb.error}",
-                        key=rb.name,
-                    )
-                )
-            if selection.new_rejections or rolled_back or failed:
-                outcome = ReloadOutcome.PARTIAL
-            elif the_plan.is_empty and not selection.changed_files:
-                outcome = ReloadOutcome.UNCHANGED
-            else:
-                outcome = ReloadOutcome.APPLIED
-            result = ReloadResult(
-                at=time.time(),
-                plan=the_plan,
-                outcome=outcome,
-                rejected_files=selection.new_rejections,
-                rolled_back=tuple(rolled_back),
-                failed_to_start=tuple(failed),
-                issues=tuple(issues),
-                stuck=tuple(stuck),
-                duration_s=time.monotonic() - started,
-            )
-            self._last_reload = result
-        self._log.reload_done(result)
-        if self._on_reload is not None:
-            self._on_reload(result)
-        return result
-
-    def _known_definitions(self) -> dict[str, SinkDefinition]:
-        with self._state_lock:
-            known = {n: d for n, (d, _, _) in self._idle.items()}
-            known.update(self._running)
-        return known
 
     def _execute(
-        self, the_plan: Plan, selected: tuple[SinkDefinition, ...], files: frozenset[str]
+        self, the_plan: Plan, desired: Mapping[str, SinkDefinition]
     ) -> tuple[list[str], list[Rollback], list[str]]:
-        names = {d.name for d in selected}
-        with self._state_lock:
-            # metadata-only updates (file moved, comments): same worker, newer definition
-            for definition in the_plan.unchanged:
-                self._running[definition.name] = definition
-            idle: dict[str, tuple[SinkDefinition, str, str | None]] = {
-                d.name: (d, "DISABLED", "disabled in its file") for d in selected if not d.enabled
-            }
-            for name, entry in self._idle.items():
-                # a sink that failed to start stays visible while its file is still there
-                if (
-                    entry[1] == "FAILED"
-                    and name not in idle
-                    and (name in names or entry[0].source_file in files)
-                ):
-                    idle[name] = entry
-            self._idle = idle
         to_stop = [d.name for d in the_plan.removed] + [c.name for c in the_plan.changed]
-        stuck = self._stop_many(to_stop, self._stop_timeout)
+        with self._state_lock:
+            self._update_idle(the_plan, desired)
+            workers: dict[str, Worker] = {}
+            for name in to_stop:
+                record = self._records[name]
+                if record.worker is not None:
+                    workers[name] = record.worker
+                self._records[name] = replace(
+                    record, worker=None, idle=IdleState.RELOADING, reason="reloading"
+                )
+        stuck = self._stop_many(workers, self._stop_timeout)
         for name in to_stop:
             self._log.sink_stopped(name, stuck=name in stuck)
         with self._state_lock:
             for d in the_plan.removed:
-                self._running.pop(d.name, None)
-            # never run two workers of one sink: a stuck predecessor keeps its successor out
+                record = self._records.pop(d.name)
+                now = desired.get(d.name)
+                if now is not None and not now.enabled:
+                    self._records[d.name] = SinkRecord(
+                        now,
+                        idle=IdleState.DISABLED,
+                        reason=DISABLED_REASON,
+                        restarts=record.restarts,
+                    )
             for c in the_plan.changed:
                 if c.name in stuck:
-                    self._running.pop(c.name, None)
-                    reason = "previous worker did not stop in time; not restarted"
-                    self._idle[c.name] = (c.new, "FAILED", reason)
+                    self._records[c.name] = replace(
+                        self._records[c.name],
+                        definition=c.new,
+                        idle=IdleState.FAILED,
+                        reason=STUCK_REASON,
+                    )
         startable = [c.new for c in the_plan.changed if c.name not in stuck]
         problems = self._start_many(list(the_plan.added) + startable)
         rolled_back: list[Rollback] = []
@@ -198,18 +181,45 @@ class Supervisor:
             if change is None:
                 failed.append(name)
                 added = next(d for d in the_plan.added if d.name == name)
-                self._files.mark_rolled_back(added.source_file, None, name, error)
+                self._report(StartFailure(added, None, error))
                 continue
             self._log.rollback(name, error)
             rolled_back.append(Rollback(name, error, change.new.source_file))
-            self._files.mark_rolled_back(change.new.source_file, change.old, name, error)
+            self._report(StartFailure(change.new, change.old, error))
             if self._start_many([change.old]):
                 failed.append(name)
         with self._state_lock:
             for name in changes:
-                if name not in problems:
-                    self._restarts[name] = self._restarts.get(name, 0) + 1
+                if name not in problems and name not in stuck:
+                    record = self._records[name]
+                    self._records[name] = replace(record, restarts=record.restarts + 1)
         return stuck, rolled_back, failed
+
+    def _update_idle(self, the_plan: Plan, desired: Mapping[str, SinkDefinition]) -> None:
+        """Newer metadata for unchanged sinks; idle records follow ``desired`` (lock held)."""
+        for definition in the_plan.unchanged:
+            self._records[definition.name] = replace(
+                self._records[definition.name], definition=definition
+            )
+        for name, record in list(self._records.items()):
+            if record.worker is not None:
+                continue
+            now = desired.get(name)
+            if now is None:
+                del self._records[name]
+            elif not now.enabled:
+                self._records[name] = SinkRecord(
+                    now, idle=IdleState.DISABLED, reason=DISABLED_REASON, restarts=record.restarts
+                )
+        for name, definition in desired.items():
+            if not definition.enabled and name not in self._records:
+                self._records[name] = SinkRecord(
+                    definition, idle=IdleState.DISABLED, reason=DISABLED_REASON
+                )
+
+    def _report(self, failure: StartFailure) -> None:
+        if self._on_start_failure is not None:
+            self._on_start_failure(failure)
 
     def _start_many(self, definitions: list[SinkDefinition]) -> dict[str, str]:
         """Start each definition; return name → error for those that could not start."""
@@ -238,30 +248,28 @@ class Supervisor:
                 problems[name] = status.last_error or status.reason or "failed at start"
                 self._log.sink_failed(name, problems[name])
                 worker.stop(timeout=self._stop_timeout)
-        by_name = {d.name: d for d in definitions}
         with self._state_lock:
-            for name, worker in fresh.items():
+            for definition in definitions:
+                name = definition.name
+                before = self._records.get(name)
+                restarts = before.restarts if before is not None else 0
                 if name in problems:
-                    self._idle[name] = (by_name[name], "FAILED", problems[name])
-                    self._running.pop(name, None)
-                    self._workers.pop(name, None)
+                    self._records[name] = SinkRecord(
+                        definition,
+                        idle=IdleState.FAILED,
+                        reason=problems[name],
+                        restarts=restarts,
+                        held=True,
+                    )
                 else:
-                    self._workers[name] = worker
-                    self._running[name] = by_name[name]
-                    self._idle.pop(name, None)
-            for name, error in problems.items():
-                if name not in fresh:
-                    self._idle[name] = (by_name[name], "FAILED", error)
-                    self._running.pop(name, None)
-        for name in fresh:
-            if name not in problems:
-                self._log.sink_started(by_name[name])
+                    self._records[name] = SinkRecord(definition, fresh[name], restarts=restarts)
+        for definition in definitions:
+            if definition.name not in problems:
+                self._log.sink_started(definition)
         return problems
 
-    def _stop_many(self, names: list[str], timeout: float) -> list[str]:
+    def _stop_many(self, workers: Mapping[str, Worker], timeout: float) -> list[str]:
         """Stop workers in parallel; return the names still running past ``timeout``."""
-        with self._state_lock:
-            workers = {n: self._workers.pop(n) for n in names if n in self._workers}
         if not workers:
             return []
         results: dict[str, bool] = {}
@@ -286,13 +294,14 @@ class Supervisor:
         with self._apply_lock:
             started = time.monotonic()
             with self._state_lock:
-                names = sorted(self._workers)
+                workers = {n: r.worker for n, r in self._records.items() if r.worker is not None}
+                for name in workers:
+                    self._records.pop(name)
+            names = sorted(workers)
             self._log.shutting_down(len(names), deadline)
-            stuck = self._stop_many(names, deadline)
+            stuck = self._stop_many(workers, deadline)
             for name in names:
                 self._log.sink_stopped(name, stuck=name in stuck)
-            with self._state_lock:
-                self._running.clear()
             return ShutdownResult(
                 stopped=tuple(n for n in names if n not in stuck),
                 stuck=tuple(stuck),
@@ -300,81 +309,45 @@ class Supervisor:
             )
 
     # ------------------------------------------------------------------- views
-    @property
-    def last_reload(self) -> ReloadResult | None:
-        return self._last_reload
-
     def worker(self, name: str) -> Worker | None:
         """The live worker of ``name`` (tests use identity to prove no restart)."""
         with self._state_lock:
-            return self._workers.get(name)
+            record = self._records.get(name)
+        return record.worker if record is not None else None
 
     def definitions(self) -> Mapping[str, SinkDefinition]:
         """Every known definition: running, disabled or failed."""
-        return self._known_definitions()
+        with self._state_lock:
+            return {n: r.definition for n, r in self._records.items()}
 
     def views(self) -> list[SinkView]:
         with self._state_lock:
-            workers = dict(self._workers)
-            running = dict(self._running)
-            idle = dict(self._idle)
-            restarts = dict(self._restarts)
+            records = dict(self._records)
         views: list[SinkView] = []
-        for name in sorted(set(running) | set(idle)):
-            issues: tuple[str, ...] = ()
-            if name in running:
-                definition = running[name]
-                issues = self._files.issue_lines(definition.source_file)
-                worker = workers.get(name)
-                if worker is None:  # between the stop and the start of a reload
-                    views.append(
-                        SinkView(
-                            name=name,
-                            state="DEACTIVATING",
-                            reason="reloading",
-                            digest=definition.digest,
-                            source_file=definition.source_file,
-                            enabled=True,
-                            issues=issues,
-                            restarts=restarts.get(name, 0),
-                        )
-                    )
-                    continue
-                s = worker.status()
+        for name in sorted(records):
+            record = records[name]
+            definition = record.definition
+            issues = self._issues_of(definition.source_file)
+            if record.worker is not None:
                 views.append(
-                    SinkView(
-                        name=name,
-                        state=s.state.name,
-                        reason=s.reason,
-                        digest=definition.digest,
-                        source_file=definition.source_file,
-                        enabled=True,
-                        read=s.read,
-                        delivered=s.delivered,
-                        failed=s.failed,
-                        last_delivered_position=s.last_delivered_position,
-                        checkpoint_position=s.checkpoint_position,
-                        last_error=s.last_error,
-                        issues=issues,
-                        restarts=restarts.get(name, 0),
-                        caught_up=s.caught_up,
-                    )
+                    SinkView.of_status(record.worker.status(), definition, issues, record.restarts)
                 )
-            else:
-                definition, state, reason = idle[name]
-                views.append(
-                    SinkView(
-                        name=name,
-                        state=state,
-                        reason=reason,
-                        digest=definition.digest,
-                        source_file=definition.source_file,
-                        enabled=definition.enabled,
-                        last_error=reason if state == "FAILED" else None,
-                        issues=self._files.issue_lines(definition.source_file),
-                        restarts=restarts.get(name, 0),
-                    )
+                continue
+            assert record.idle is not None
+            failed = record.idle is IdleState.FAILED
+            views.append(
+                SinkView(
+                    name=name,
+                    state=record.idle.value,
+                    reason=record.reason,
+                    digest=definition.digest,
+                    source_file=definition.source_file,
+                    enabled=definition.enabled,
+                    last_error=record.reason if failed else None,
+                    issues=issues,
+                    restarts=record.restarts,
                 )
+            )
         return views
 
     def view(self, name: str) -> SinkView | None:

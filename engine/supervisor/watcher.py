@@ -22,6 +22,8 @@ from types import FrameType
 
 from watchfiles import Change, DefaultFilter, watch
 
+from engine.constants import TEST_SUFFIXES
+
 
 class ReloadQueue:
     """A latch of pending requests: many posts before a take count once."""
@@ -58,7 +60,7 @@ class _SinkFilter(DefaultFilter):
         name = Path(path).name
         # hidden files (editor swap files, the temp file of an atomic save) are skipped
         # by the loader too; reacting to them would only queue a useless reload
-        if name.startswith(".") or name.endswith((".test.yaml", ".test.yml", ".tmp", "~")):
+        if name.startswith(".") or name.endswith((*TEST_SUFFIXES, ".tmp", "~")):
             return False
         return super().__call__(change, path)
 

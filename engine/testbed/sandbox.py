@@ -27,6 +27,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from engine.constants import SANDBOX_KAFKA_PORT, SANDBOX_KURRENTDB_PORT
+from engine.errors import EngineError
 from engine.testbed.kafka import BrokerPorts, KafkaBroker, Listener
 from engine.testbed.kafka.jars import cache_root
 
@@ -35,7 +37,7 @@ STANDIN_MODULE = "engine.testbed.standin"
 _URL = re.compile(r"esdb://\S+")
 
 
-class SandboxError(RuntimeError):
+class SandboxError(EngineError):
     """The sandbox could not be started or is in an unexpected state."""
 
 
@@ -99,8 +101,8 @@ def _port_free(port: int) -> bool:
 def start_sandbox(
     directory: Path,
     *,
-    kafka_port: int = 9092,
-    kurrentdb_port: int = 2113,
+    kafka_port: int = SANDBOX_KAFKA_PORT,
+    kurrentdb_port: int = SANDBOX_KURRENTDB_PORT,
     timeout: float = 120.0,
 ) -> SandboxState:
     directory = directory.resolve()

@@ -5,7 +5,7 @@ Figures (one JSON document on stdout):
 * ``reload``: seconds from a sink file being written to the new definition
   delivering (its first broker-confirmed message), through the watcher, for a
   folder of 1 and of 100 sinks; p50/p95. Baseline in the same run: the same
-  change applied without the watcher by a full ``load_directory`` and
+  change applied without the watcher by a full load (a fresh ``ConfigSource``) and
   ``Supervisor.apply`` (the plain way to reload), so the ratio shows what the
   watcher's debounce costs and the incremental reload saves. Target: p50 < 0.5 s.
 * ``idle_cpu``: CPU share of one core used by a ``sinks run`` process with 100
@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from esdbclient import EventStoreDBClient, NewEvent, StreamState  # noqa: E402
 
+from engine.config.source import ConfigSource  # noqa: E402
 from engine.supervisor.app import EngineApp, EngineOptions  # noqa: E402
 from engine.testbed.standin import StandInProcess  # noqa: E402
 
@@ -98,9 +99,9 @@ def reload_latency(url: str, bootstrap: str, sinks: int, rounds: int) -> dict[st
     app = EngineApp(
         EngineOptions(sinks_dir=folder, kurrentdb_url=url, status_addr=None, start_grace=10.0)
     )
-    load = app.load()
-    assert load.ok, [d.format() for d in load.diagnostics]
-    app.start(load)
+    first = app.load()
+    assert first.result.ok, [d.format() for d in first.result.diagnostics]
+    app.start(first)
     serving = threading.Thread(target=app.serve, daemon=True)
     serving.start()
     client = EventStoreDBClient(uri=url)
@@ -138,7 +139,7 @@ def reload_latency(url: str, bootstrap: str, sinks: int, rounds: int) -> dict[st
         began = time.monotonic()
         write(folder / "s000.yaml", text)
         if direct:
-            app.supervisor.apply(app.load())
+            app.supervisor.apply(ConfigSource(folder).poll().desired)
         return delivering(old_digest, began + 30) - began
 
     try:

@@ -170,3 +170,22 @@ def test_validate_as_a_subprocess(project: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "sinks.d (env dev): ok: 2 files, 3 sinks, 0 errors, 0 warnings\n"
+
+
+def test_json_report_gives_related_places_as_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sinks = tmp_path / "sinks.d"
+    sinks.mkdir()
+    body = "name: orders\nsettings:\n  instanceTypeName: kafka-sink\n  topic: t\n"
+    (sinks / "a.yaml").write_text(body)
+    (sinks / "b.yaml").write_text(body)
+    monkeypatch.chdir(tmp_path)
+    code = main(["validate", "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    first = report["environments"][0]["diagnostics"][0]
+    assert first["message"] == "duplicate sink name 'orders' (also defined at sinks.d/b.yaml:1:7)"
+    assert first["related"] == [
+        {"path": "sinks.d/b.yaml", "line": 1, "column": 7, "relation": "also defined at"}
+    ]

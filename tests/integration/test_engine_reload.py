@@ -1,6 +1,6 @@
 """The engine end to end: real Kafka broker, KurrentDB protocol (stand-in or real), hot reload.
 
-The engine runs in this process (``EngineApp``: loader, supervisor, real workers,
+The engine runs in this process (``EngineApp``: config source, supervisor, real workers,
 watcher, status HTTP) except for the SIGTERM test, which runs ``sinks run`` as a
 subprocess. Sink files are replaced atomically, as an editor's save would.
 """
@@ -75,9 +75,9 @@ class Engine:
             head_interval=0.3,
         )
         self.app = EngineApp(options)
-        load = self.app.load()
-        assert load.ok, [d.format() for d in load.diagnostics]
-        self.app.start(load)
+        first = self.app.load()
+        assert first.result.ok, [d.format() for d in first.result.diagnostics]
+        self.app.start(first)
         self.thread = threading.Thread(target=self.app.serve, daemon=True)
         self.thread.start()
 
@@ -92,7 +92,7 @@ class Engine:
         action()
         with self.app.reloaded:
             assert self.app.reloaded.wait_for(lambda: self.app.reload_count > seen, timeout)
-        result = self.supervisor.last_reload
+        result = self.app.last_reload
         assert result is not None
         return result  # type: ignore[no-any-return]
 

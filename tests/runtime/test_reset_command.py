@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -127,3 +128,26 @@ def test_reset_latest_is_the_default(kurrentdb, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     head = int(out.rsplit(" ", 1)[1])
     assert head >= position
+
+
+def test_kurrentdb_down_is_a_temporary_failure(capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli.main import main
+    from engine.exitcodes import ExitCode
+
+    with socket.socket() as s:  # a port nobody listens on: neither engine nor KurrentDB
+        s.bind(("127.0.0.1", 0))
+        free = f"127.0.0.1:{s.getsockname()[1]}"
+    code = main(
+        [
+            "reset",
+            "orders",
+            "--latest",
+            "--status-addr",
+            free,
+            "--kurrentdb",
+            f"esdb://{free}?Tls=false",
+        ]
+    )
+    assert code == ExitCode.TEMPORARY
+    err = capsys.readouterr().err
+    assert err.startswith("sinks: error: kurrentdb: ") and "(temporary: try again later)" in err

@@ -11,9 +11,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.config.loader import FileResult, LoadResult
 from engine.errors import PermanentError
-from engine.model import Diagnostic, Location, SinkDefinition
+from engine.model import SinkDefinition
 from engine.runtime.worker_api import Connections, SinkState, WorkerListener, WorkerStatus
 
 
@@ -97,42 +96,30 @@ class FakeWorker:
             return self.changed.wait_for(lambda: self.state in states, timeout)
 
 
-def sink(name: str, topic: str, path: str, *, enabled: bool = True) -> SinkDefinition:
-    return SinkDefinition(
-        name=name,
-        settings={"instanceTypeName": "kafka-sink", "topic": topic},
-        source_file=path,
-        enabled=enabled,
+def sink_yaml(name: str, topic: str, *, enabled: bool = True) -> str:
+    flag = "true" if enabled else "false"
+    return (
+        f"name: {name}\nenabled: {flag}\nsettings:\n"
+        f"  instanceTypeName: kafka-sink\n  topic: {topic}\n"
     )
 
 
 class Folder:
-    """Sink files on disk (hashes are read from them) plus the LoadResult they give."""
+    """Real sink files on disk, loaded by the real config source."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.results: dict[str, FileResult] = {}
 
     def good(
         self, file: str, *sinks: tuple[str, str], note: str = "", enabled: bool = True
     ) -> None:
-        path = str(self.root / file)
-        body = "".join(f"- {n}: {t}\n" for n, t in sinks) + (f"# {note}\n" if note else "")
-        Path(path).write_text(body)
-        defs = tuple(sink(n, t, path, enabled=enabled) for n, t in sinks)
-        self.results[file] = FileResult(path, defs, ())
+        body = "---\n".join(sink_yaml(n, t, enabled=enabled) for n, t in sinks)
+        (self.root / file).write_text(body + (f"# {note}\n" if note else ""))
 
-    def bad(self, file: str, line: int, message: str, key: str = "topic") -> Diagnostic:
-        path = str(self.root / file)
-        Path(path).write_text(f"broken {message}\n")
-        diagnostic = Diagnostic(Location(path, line, 5), message, key)
-        self.results[file] = FileResult(path, (), (diagnostic,))
-        return diagnostic
+    def bad(self, file: str, codec: str, name: str = "orders") -> None:
+        """A sink file whose compression:type is ``codec`` (an invalid value)."""
+        body = sink_yaml(name, "t") + f"  compression:\n    type: {codec}\n"
+        (self.root / file).write_text(body)
 
     def delete(self, file: str) -> None:
         (self.root / file).unlink()
-        del self.results[file]
-
-    def load(self) -> LoadResult:
-        files = tuple(self.results[k] for k in sorted(self.results))
-        return LoadResult(files, tuple(d for f in files for d in f.diagnostics))

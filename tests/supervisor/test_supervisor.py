@@ -1,4 +1,8 @@
-"""Supervisor: applying plans, per-file last good, rollback, shutdown (in-test workers)."""
+"""Supervisor: applying plans, per-file last good, rollback, shutdown (in-test workers).
+
+Real sink files are loaded by the real config source; a ``Reloader`` hands its
+desired set to the supervisor as the running engine does.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from engine.config.source import ConfigSource
 from engine.runtime.worker_api import Connections
-from engine.supervisor.results import ReloadOutcome
-from engine.supervisor.supervisor import Supervisor
+from engine.supervisor.reload import Reloader
+from engine.supervisor.results import ReloadOutcome, ReloadResult, ShutdownResult, SinkView
+from engine.supervisor.supervisor import Supervisor, Worker
 from tests.supervisor.fakes import Folder, Journal
+
+CODECS = "None, Gzip, Snappy, Lz4, Zstd"
 
 
 @pytest.fixture
@@ -23,18 +31,42 @@ def folder(tmp_path: Path) -> Folder:
     return Folder(tmp_path)
 
 
-def make(journal: Journal, folder: Folder, **kw: float) -> Supervisor:
-    options = {"start_grace": 1.0, "stop_timeout": 2.0, **kw}
-    return Supervisor(
-        Connections("esdb://127.0.0.1:1?Tls=false"),
-        loader=folder.load,
-        root=folder.root,
-        worker_factory=journal.factory,
-        **options,  # type: ignore[arg-type]
-    )
+class Engine:
+    """The config source, the supervisor and the reloader wired as ``EngineApp`` does."""
+
+    def __init__(self, journal: Journal, folder: Folder, **kw: float) -> None:
+        options = {"start_grace": 1.0, "stop_timeout": 2.0, **kw}
+        self.source = ConfigSource(folder.root)
+        self.supervisor = Supervisor(
+            Connections("esdb://127.0.0.1:1?Tls=false"),
+            worker_factory=journal.factory,
+            on_start_failure=lambda f: self.source.start_failed(f.failed, f.restored, f.error),
+            issues_of=self.source.issue_lines,
+            **options,  # type: ignore[arg-type]
+        )
+        self.reloader = Reloader(self.source, self.supervisor)
+
+    def reload(self) -> ReloadResult:
+        return self.reloader.reload()
+
+    def views(self) -> list[SinkView]:
+        return self.supervisor.views()
+
+    def view(self, name: str) -> SinkView | None:
+        return self.supervisor.view(name)
+
+    def worker(self, name: str) -> Worker | None:
+        return self.supervisor.worker(name)
+
+    def shutdown(self, deadline: float) -> ShutdownResult:
+        return self.supervisor.shutdown(deadline)
 
 
-def states(sup: Supervisor) -> dict[str, str]:
+def make(journal: Journal, folder: Folder, **kw: float) -> Engine:
+    return Engine(journal, folder, **kw)
+
+
+def states(sup: Engine) -> dict[str, str]:
     return {v.name: v.state for v in sup.views()}
 
 
@@ -88,25 +120,26 @@ def test_invalid_file_keeps_last_good_and_is_reported_once(
     sup = make(journal, folder)
     sup.reload()
     running = sup.worker("orders")
-    problem = folder.bad("a.yaml", 3, "'zsdt' is not one of None, Gzip, Snappy, Lz4, Zstd")
+    folder.bad("a.yaml", "zsdt")
+    problem = (
+        f"{folder.root / 'a.yaml'}:7:11: error: compression:type: "
+        f"'zsdt' is not one of {CODECS} (did you mean 'Zstd'?)"
+    )
     folder.good("b.yaml", ("payments", "p2"))  # another file still applies
     result = sup.reload()
     assert result.outcome is ReloadOutcome.PARTIAL
     assert result.rejected_files == (str(folder.root / "a.yaml"),)
-    assert result.issue_lines() == [
-        f"{folder.root / 'a.yaml'}:3:5: error: topic: "
-        "'zsdt' is not one of None, Gzip, Snappy, Lz4, Zstd"
-    ]
+    assert result.issue_lines() == [problem]
     assert [c.name for c in result.plan.changed] == ["payments"]
     assert sup.worker("orders") is running
     view = sup.view("orders")
     assert view is not None and view.state == "RUNNING"
-    assert view.issues == (problem.format(),)
+    assert view.issues == (problem,)
     # same bytes again: not a new rejection, nothing retried
     again = sup.reload()
     assert again.rejected_files == () and again.outcome is ReloadOutcome.UNCHANGED
     # other broken bytes: a new rejection
-    folder.bad("a.yaml", 4, "'lz5' is not one of None, Gzip, Snappy, Lz4, Zstd")
+    folder.bad("a.yaml", "lz5")
     assert sup.reload().rejected_files == (str(folder.root / "a.yaml"),)
     # fixed: applies, issues cleared
     folder.good("a.yaml", ("orders", "v2"))
@@ -118,7 +151,7 @@ def test_invalid_file_keeps_last_good_and_is_reported_once(
 
 
 def test_never_good_file_starts_nothing(journal: Journal, folder: Folder) -> None:
-    folder.bad("new.yaml", 1, "missing required setting", key="topic")
+    folder.bad("new.yaml", "zip", name="new")
     sup = make(journal, folder)
     result = sup.reload()
     assert result.rejected_files == (str(folder.root / "new.yaml"),)
@@ -247,3 +280,24 @@ def test_a_stuck_predecessor_keeps_its_successor_out(journal: Journal, folder: F
     view = sup.view("hung")
     assert view is not None and view.state == "FAILED"
     assert view.last_error == "previous worker did not stop in time; not restarted"
+
+
+def test_duplicate_error_clears_when_the_duplicate_goes(journal: Journal, folder: Folder) -> None:
+    folder.good("a.yaml", ("orders", "v1"))
+    sup = make(journal, folder)
+    sup.reload()
+    running = sup.worker("orders")
+    folder.good("b.yaml", ("orders", "v2"))
+    result = sup.reload()
+    assert sorted(result.rejected_files) == [str(folder.root / f) for f in ("a.yaml", "b.yaml")]
+    view = sup.view("orders")
+    assert view is not None and sup.worker("orders") is running
+    assert view.issues == (
+        f"{folder.root / 'a.yaml'}:1:7: error: name: duplicate sink name 'orders' "
+        f"(also defined at {folder.root / 'b.yaml'}:1:7)",
+    )
+    folder.delete("b.yaml")  # a.yaml itself is not edited
+    cleared = sup.reload()
+    assert cleared.rejected_files == () and cleared.plan.is_empty
+    view = sup.view("orders")
+    assert view is not None and view.issues == () and sup.worker("orders") is running

@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
+from engine.errors import EngineError
 from engine.testbed.kafka.certs import TlsMaterial, ensure_tls
 from engine.testbed.kafka.config import (
     CLIENT_LISTENERS,
@@ -50,7 +51,7 @@ BIND_FAILURE = "Address already in use"
 PR_SET_PDEATHSIG = 1
 
 
-class BrokerError(RuntimeError):
+class BrokerError(EngineError):
     """The broker could not be formatted, started or stopped."""
 
 

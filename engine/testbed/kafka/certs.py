@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.errors import EngineError
+
 STORE_PASSWORD = "testbed-store-pass"
 VALIDITY_DAYS = "825"
 RENEW_AFTER_DAYS = 700
@@ -31,7 +33,7 @@ class TlsMaterial:
     password: str
 
 
-class CertificateError(RuntimeError):
+class CertificateError(EngineError):
     """keytool is missing or refused one of the steps."""
 
 

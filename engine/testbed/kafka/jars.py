@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.errors import EngineError
+
 KAFKA_VERSION = "4.1.1"
 SCALA_BINARY = "2.13"
 LOG4J_VERSION = "2.24.3"
@@ -55,7 +57,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
 )
 
 
-class JarResolutionError(RuntimeError):
+class JarResolutionError(EngineError):
     """Maven or Java is missing, or Maven could not resolve the pinned release."""
 
 

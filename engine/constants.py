@@ -1,0 +1,29 @@
+"""Defaults and file-name rules shared by several modules, each written once.
+
+Keys, defaults and accepted values of sink settings are not here: they come from
+the settings tables (``schema/*.md``). Exit codes live in ``engine.exitcodes``.
+"""
+
+from __future__ import annotations
+
+# Where the engine looks for KurrentDB when no --kurrentdb / $KURRENTDB_URL is given.
+DEFAULT_KURRENTDB_URL = "esdb://localhost:2113?Tls=false"
+KURRENTDB_URL_VARIABLE = "KURRENTDB_URL"
+
+# The ports `sinks sandbox start` gives the local Kafka broker and KurrentDB-protocol server.
+SANDBOX_KAFKA_PORT = 9092
+SANDBOX_KURRENTDB_PORT = 2113
+
+# The status/metrics HTTP endpoint of `sinks run` (loopback only by default).
+DEFAULT_STATUS_ADDR = "127.0.0.1:7781"
+
+# The folder of sink files, and the variable that names the environment.
+DEFAULT_SINKS_DIR = "sinks.d"
+ENV_VARIABLE = "SINKS_ENV"
+
+# Sink files, templates first so the longer suffix wins; config tests are skipped.
+TEMPLATE_SUFFIX = ".j2"
+SINK_SUFFIXES = (".yaml.j2", ".yml.j2", ".yaml", ".yml")
+TEST_SUFFIXES = (".test.yaml", ".test.yml")
+# Folders starting with these hold values/templates (``_``) or are hidden (``.``).
+SKIPPED_FOLDER_PREFIXES = ("_", ".")
