@@ -21,7 +21,6 @@ Guarantees:
 from __future__ import annotations
 
 import enum
-import logging
 import os
 import threading
 import time
@@ -34,7 +33,16 @@ from engine.cluster import naming
 from engine.cluster.connection import ClusterConnection
 from engine.errors import EngineError, PermanentError, TemporaryError
 
-log = logging.getLogger("engine.cluster")
+
+class Emitter(Protocol):
+    """Where membership events go (``engine.supervisor.logs.EventLog`` in the engine)."""
+
+    def emit(self, level: str, event: str, **fields: object) -> None: ...
+
+
+class _Quiet:
+    def emit(self, level: str, event: str, **fields: object) -> None:
+        return None
 
 
 class ReleaseReason(enum.Enum):
@@ -59,6 +67,7 @@ class MembershipStats:
     owned: frozenset[str]
     rebalances: int
     lost: int
+    fenced: int
     lease_valid: bool
     last_error: str | None
 
@@ -77,7 +86,9 @@ class Membership:
         *,
         client_factory: Callable[..., kafka_group.GroupClient] = kafka_group.GroupClient,
         poll_interval: float = 0.1,
+        log: Emitter | None = None,
     ) -> None:
+        self._log: Emitter = log or _Quiet()
         self.connection = connection
         self.group = naming.check_group(group)
         self._listener = listener
@@ -91,6 +102,7 @@ class Membership:
         self._confirmed_at: float | None = None
         self._rebalances = 0
         self._lost = 0
+        self._fenced = 0
         self._last_error: str | None = None
         self._failure: EngineError | None = None
         self._known_topics: set[str] = set()
@@ -112,6 +124,9 @@ class Membership:
         )
         self._thread = threading.Thread(target=self._run, name=f"group-{self.group}", daemon=True)
         self._thread.start()
+        self._log.emit(
+            "INFO", "cluster.joining", group=self.group, cluster=self.connection.describe()
+        )
 
     def stop(self, timeout: float = 60.0) -> None:
         """Leave the group: every owned sink is released (LEAVING) before this returns."""
@@ -146,7 +161,7 @@ class Membership:
             kafka_group.ensure_topics(self.connection, missing, timeout)
         except TemporaryError as exc:
             self._last_error = str(exc)
-            log.warning("cluster.topics_pending", extra={"group": self.group, "error": str(exc)})
+            self._log.emit("WARNING", "cluster.topics_pending", group=self.group, error=str(exc))
             return
         with self._lock:
             self._known_topics |= missing
@@ -163,6 +178,11 @@ class Membership:
                 if sink is not None:
                     view[sink] = member
         return view
+
+    def note_fenced(self, sink: str) -> None:
+        """A sink of this member stopped because its producer was fenced."""
+        self._fenced += 1
+        self._last_error = f"sink {sink} was fenced: another member runs it now"
 
     def owned(self) -> frozenset[str]:
         return self._owned
@@ -183,6 +203,7 @@ class Membership:
             owned=self._owned,
             rebalances=self._rebalances,
             lost=self._lost,
+            fenced=self._fenced,
             lease_valid=self.lease_valid(),
             last_error=self._last_error,
         )
@@ -201,16 +222,21 @@ class Membership:
             return
         with self._lock:
             self._owned = self._owned | sinks
-        log.info("cluster.assigned", extra={"sinks": sorted(sinks), "group": self.group})
+        self._log.emit("INFO", "cluster.assigned", group=self.group, sinks=",".join(sorted(sinks)))
         self._listener.acquired(sinks)
 
     def _release(self, sinks: frozenset[str], reason: ReleaseReason) -> None:
         sinks = sinks & self._owned
         if not sinks:
             return
-        event = "cluster.lost" if reason is ReleaseReason.LOST else "cluster.revoked"
-        (log.warning if reason is ReleaseReason.LOST else log.info)(
-            event, extra={"sinks": sorted(sinks), "group": self.group, "reason": reason.value}
+        lost = reason is ReleaseReason.LOST
+        self._log.emit(
+            "WARNING" if lost else "INFO",
+            "cluster.lost" if lost else "cluster.revoked",
+            group=self.group,
+            sinks=",".join(sorted(sinks)),
+            reason=reason.value,
+            why=self._last_error if lost else None,
         )
         try:
             self._listener.released(sinks, reason)
@@ -246,6 +272,8 @@ class Membership:
             while not self._stopping.is_set():
                 client.poll(self._poll_interval)
                 for error in client.take_client_errors():
+                    if str(error) != self._last_error:  # once per change, not per retry
+                        self._log.emit("WARNING", "cluster.client_error", error=str(error))
                     self._last_error = str(error)
                 now = time.monotonic()
                 if self._owned and now >= next_confirm:
@@ -257,7 +285,7 @@ class Membership:
         except PermanentError as exc:
             self._failure = exc
             self._last_error = str(exc)
-            log.error("cluster.failed", extra={"group": self.group, "error": str(exc)})
+            self._log.emit("ERROR", "cluster.failed", group=self.group, error=str(exc))
             self._lose(self._owned, str(exc))
         finally:
             client.close()  # leaves the group; revokes (and stops) what is still owned

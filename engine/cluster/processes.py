@@ -31,7 +31,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -105,10 +105,12 @@ class ProcessGroup:
         *,
         status_addr: str | None,
         shutdown_timeout: float,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         addresses = child_addresses(status_addr, count)
         self.children = [Child(i, addresses[i]) for i in range(count)]
         self._command = command
+        self._env = dict(env) if env is not None else None
         self._status_addr = status_addr
         self._shutdown_timeout = shutdown_timeout
         self._stopping = threading.Event()
@@ -118,7 +120,7 @@ class ProcessGroup:
     # -- children ----------------------------------------------------------------------
 
     def _spawn(self, child: Child) -> None:
-        child.proc = subprocess.Popen(self._command(child.index, child.status_addr))
+        child.proc = subprocess.Popen(self._command(child.index, child.status_addr), env=self._env)
         child.started_at = time.monotonic()
         child.restart_at = None
         log.info("processes.started", extra={"member": child.index, "pid": child.proc.pid})

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import cast
 
 from engine.cluster.membership import Membership, ReleaseReason
 from engine.cluster.scope import OwnedScope
 from engine.model import SinkDefinition
+from engine.supervisor.plan import plan
+from engine.supervisor.results import Applied
 
 
 class FakeMembership:
@@ -27,8 +29,9 @@ def definition(name: str, enabled: bool = True) -> SinkDefinition:
 def make() -> tuple[OwnedScope, FakeMembership, list[set[str]]]:
     applied: list[set[str]] = []
 
-    def apply(desired: Mapping[str, SinkDefinition]) -> Any:
+    def apply(desired: Mapping[str, SinkDefinition]) -> Applied:
         applied.append(set(desired))
+        return Applied(plan({}, {}))
 
     scope = OwnedScope(apply)
     membership = FakeMembership()
@@ -39,16 +42,14 @@ def make() -> tuple[OwnedScope, FakeMembership, list[set[str]]]:
 def test_only_owned_sinks_reach_the_supervisor_and_disabled_ones_pass_through() -> None:
     scope, membership, applied = make()
     membership.owned_now = frozenset({"a"})
-    scope.desired_changed(
-        {n.name: n for n in (definition("a"), definition("b"), definition("off", False))}
-    )
+    scope.apply({n.name: n for n in (definition("a"), definition("b"), definition("off", False))})
     assert applied[-1] == {"a", "off"}
     assert membership.wanted[-1] == {"a", "b"}  # control topics only for enabled sinks
 
 
 def test_acquiring_starts_and_releasing_stops_before_the_callback_returns() -> None:
     scope, membership, applied = make()
-    scope.desired_changed({"a": definition("a"), "b": definition("b")})
+    scope.apply({"a": definition("a"), "b": definition("b")})
     assert applied[-1] == set()
 
     membership.owned_now = frozenset({"a", "b"})
