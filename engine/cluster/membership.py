@@ -107,6 +107,8 @@ class Membership:
         self._failure: EngineError | None = None
         self._known_topics: set[str] = set()
         self._wanted: set[str] = set()
+        self._member_id: str | None = None
+        self._generation: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -195,11 +197,12 @@ class Membership:
         return time.monotonic() < confirmed + margin
 
     def stats(self) -> MembershipStats:
-        client = self._client
+        # The client is only touched on the membership thread (librdkafka's consumer
+        # calls can wait on its poll); these two are copied from there.
         return MembershipStats(
             group=self.group,
-            member_id=client.member_id() if client is not None else None,
-            generation=client.generation() if client is not None else None,
+            member_id=self._member_id,
+            generation=self._generation,
             owned=self._owned,
             rebalances=self._rebalances,
             lost=self._lost,
@@ -271,7 +274,11 @@ class Membership:
         try:
             while not self._stopping.is_set():
                 client.poll(self._poll_interval)
+                self._member_id = client.member_id()
+                self._generation = client.generation()
                 for error in client.take_client_errors():
+                    if "UNKNOWN_TOPIC_OR_PART" in str(error):
+                        continue  # the pattern matches no topic until the first sink's is made
                     if str(error) != self._last_error:  # once per change, not per retry
                         self._log.emit("WARNING", "cluster.client_error", error=str(error))
                     self._last_error = str(error)
@@ -309,3 +316,4 @@ class Membership:
                 )
             return
         self._confirmed_at = sent
+        self._last_error = None  # confirmed: whatever went wrong before is over
