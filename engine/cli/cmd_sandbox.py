@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from engine.exitcodes import ExitCode
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
@@ -82,8 +84,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     found = sandbox.SandboxState.load(directory)
     if found is None:
-        print(f"no sandbox in {directory}")
-        return 1
+        if sandbox.has_data(directory):
+            print(f"the sandbox in {directory} is stopped; its data is kept")
+        else:
+            print(f"no sandbox in {directory}")
+        print(f"start it with: sinks sandbox start --dir {directory}")
+        return ExitCode.CONFIG
     alive = found.alive()
     if args.json:
         print(
