@@ -10,7 +10,8 @@ appears when the status names the process that runs a sink (group mode).
 
 An engine that stops answering does not end the view: the frame says so and the
 next poll tries again. ``q`` (on a terminal) or Ctrl-C quits, exit 0. ``--once``
-prints one frame after two polls, without the live screen, for scripts.
+prints one frame after two polls, without the live screen, for scripts; it exits 6
+when no engine answered. A non-positive ``--interval`` exits 2.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -224,3 +225,26 @@ def test_tap_uses_the_sinks_sasl_login(
     (message,) = [json.loads(line) for line in out.splitlines()]
     assert message["value"] == '{"pw": "***"}'  # a sensitive setting's value is masked too
     assert password not in out + err
+
+
+def test_ctrl_c_ends_the_tap_cleanly(
+    kafka_broker: Any,
+    kurrentdb: Any,
+    topic: str,
+    tmp_path: Path,
+    env_token: None,
+    cleanup: list[Any],
+) -> None:
+    kafka_broker.create_topic(topic)
+    root = tmp_path / "sinks.d"
+    root.mkdir()
+    name = kurrentdb.unique("quiet")
+    (root / f"{name}.yaml.j2").write_text(
+        sink_file(name, topic, kafka_broker.bootstrap, f"{name}-")
+    )
+    tap = TapProcess(root, name)
+    cleanup.append(tap)
+    assert tap.first_line.startswith(f"tapping sink '{name}': ")
+    tap.process.send_signal(signal.SIGINT)
+    code, out, err = tap.finish(timeout=30)
+    assert (code, out) == (0, ""), err
