@@ -98,7 +98,6 @@ def _sensitive_values(settings: Any, keys: Sequence[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from engine.config.masking import sensitive_keys
-    from engine.errors import PermanentError, TemporaryError
 
     if args.limit is not None and args.limit < 1:
         print("sinks tap: error: --limit must be 1 or more", file=sys.stderr)
@@ -122,12 +121,26 @@ def run(args: argparse.Namespace) -> int:
 
     import logging
 
-    from engine.adapters.kafka import Tap
-    from engine.settings import SinkSettings
+    from engine.adapters.kafka import CLIENT_LOGGER
     from engine.supervisor.logs import route_client_logs, stderr_log
 
-    # the client's own warnings (a broker gone, a refused login) in the engine's log format
+    # The client's own warnings (a broker gone, a refused login) in the engine's log
+    # format, for the time of this command only: the logger is left as it was found.
+    client_logger = logging.getLogger(CLIENT_LOGGER)
+    saved = (list(client_logger.handlers), client_logger.level, client_logger.propagate)
     route_client_logs(stderr_log("text"), logging.WARNING)
+    try:
+        return _tap(args, definition, secrets)
+    finally:
+        client_logger.handlers[:] = saved[0]
+        client_logger.setLevel(saved[1])
+        client_logger.propagate = saved[2]
+
+
+def _tap(args: argparse.Namespace, definition: Any, secrets: Any) -> int:
+    from engine.adapters.kafka import Tap
+    from engine.errors import PermanentError, TemporaryError
+    from engine.settings import SinkSettings
 
     settings = SinkSettings.from_canonical(definition.settings)
     tap = Tap(settings)

@@ -103,3 +103,17 @@ def test_unreachable_brokers_exit_temporary(
 def test_limit_must_be_positive(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tap", "orders", "--limit", "0"]) == ExitCode.USAGE
     assert capsys.readouterr().err == "sinks tap: error: --limit must be 1 or more\n"
+
+
+def test_the_kafka_client_logger_is_left_as_it_was(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    from engine.adapters.kafka import CLIENT_LOGGER
+
+    logger = logging.getLogger(CLIENT_LOGGER)
+    before = (list(logger.handlers), logger.level, logger.propagate)
+    assert main(["tap", "orders", "--connect-timeout", "1"]) == ExitCode.TEMPORARY
+    # a handler left behind would write to this test's (then closed) stderr later on
+    assert (list(logger.handlers), logger.level, logger.propagate) == before
