@@ -315,6 +315,7 @@ def _translate(exc: KafkaException) -> EngineError:
 # sink's first message creates it, so all of it is new).
 # --------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class ReadBack:
     """One consumed message: where it landed, key, value and headers."""
