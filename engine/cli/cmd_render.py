@@ -10,7 +10,11 @@ Formats:
   ``defaultHeaders`` spread into ``defaultHeaders:<Name>`` keys.
 
 Every format is masked. Nothing goes to stdout when any file has errors (exit 1), so
-the output can be piped safely.
+the output can be piped safely. The one exception is asked for by name:
+``--format kurrentdb --reveal-secrets`` prints the real values (the body must carry
+them to be posted to KurrentDB's API) and says so on stderr; the flag is refused
+(exit 2) with any other format and with ``--allow-missing-secrets``, whose
+placeholders are no secret to reveal.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from engine.cli.cmd_validate import add_source_options, default_env, load, print
 from engine.exitcodes import ExitCode
 
 INSTANCE_TYPE = "instanceTypeName"
+REVEAL_WARNING = (
+    "sinks render: warning: --reveal-secrets: the output holds passwords and secret values "
+    "in clear; do not store it or paste it anywhere it can be read"
+)
 
 
 def register(subparsers: Any) -> None:
@@ -36,6 +44,11 @@ def register(subparsers: Any) -> None:
     add_source_options(parser, many_envs=False)
     parser.add_argument("--format", choices=("yaml", "json", "kurrentdb"), default="yaml")
     parser.add_argument("--explicit", action="store_true", help="only the settings the files wrote")
+    parser.add_argument(
+        "--reveal-secrets",
+        action="store_true",
+        help="with --format kurrentdb only: print secret values in clear (warns on stderr)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -62,16 +75,32 @@ def kurrentdb_settings(written: Mapping[str, Any], instance_type: str) -> dict[s
 def run(args: argparse.Namespace) -> int:
     from engine.config.loader import masked_settings, masked_written
 
+    reveal = bool(getattr(args, "reveal_secrets", False))
+    if reveal and args.format != "kurrentdb":
+        print("sinks render: error: --reveal-secrets needs --format kurrentdb", file=sys.stderr)
+        return ExitCode.USAGE
+    if reveal and args.allow_missing_secrets:
+        print(
+            "sinks render: error: --reveal-secrets cannot be used with --allow-missing-secrets",
+            file=sys.stderr,
+        )
+        return ExitCode.USAGE
     env = args.env if args.env is not None else default_env()
     result = load(args, env)
     print_diagnostics(result.diagnostics)
     if not result.ok:
         return ExitCode.CONFIG
+    if reveal:
+        print(REVEAL_WARNING, file=sys.stderr)
     entries: list[dict[str, Any]] = []
     for file in result.files:
         for sink in file.sinks:
             if args.format == "kurrentdb":
-                written = masked_written(file, sink, result.secrets)
+                written = (
+                    dict(file.written.get(sink.name, {}))
+                    if reveal
+                    else masked_written(file, sink, result.secrets)
+                )
                 instance = str(sink.settings.get(INSTANCE_TYPE) or "kafka-sink")
                 entries.append(
                     {"name": sink.name, "settings": kurrentdb_settings(written, instance)}
@@ -92,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
             )
     if args.format in ("json", "kurrentdb"):
         body = entries if args.format == "kurrentdb" else {"env": env, "sinks": entries}
-        sys.stdout.write(result.secrets.mask_text(json.dumps(body, indent=2)) + "\n")
+        text = json.dumps(body, indent=2)
+        sys.stdout.write((text if reveal else result.secrets.mask_text(text)) + "\n")
         return ExitCode.OK
     sys.stdout.write(result.secrets.mask_text(_yaml(entries, env)))
     return ExitCode.OK

@@ -85,7 +85,11 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.OK
     found = sandbox.SandboxState.load(directory)
     if found is None:
-        print(f"no sandbox in {directory}")
+        if sandbox.has_data(directory):
+            print(f"the sandbox in {directory} is stopped; its data is kept")
+        else:
+            print(f"no sandbox in {directory}")
+        print(f"start it with: sinks sandbox start --dir {directory}")
         return ExitCode.CONFIG
     alive = found.alive()
     if args.json:

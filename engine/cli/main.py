@@ -34,6 +34,10 @@ COMMANDS: tuple[str, ...] = (
     "reset",
     "sandbox",
     "demo",
+    "explain",
+    "top",
+    "tap",
+    "completion",
 )
 
 
@@ -48,12 +52,22 @@ def _command_modules() -> list[ModuleType]:
     return modules
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kafka-sinks-engine")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sinks",
         description="Declarative KurrentDB → Apache Kafka sinks: validate, render, diff and run "
         "the sink definitions kept in sinks.d/.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _command_modules():
         module.register(sub)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 from esdbclient import EventStoreDBClient, NewEvent, StreamState
 from esdbclient import exceptions as esdb_errors
 
-from engine.adapters.kafka import classify
+from engine.adapters.kafka import ReadBack, classify
 from engine.adapters.kurrentdb import translate
 from engine.errors import EngineError, PermanentError
 
@@ -35,19 +34,6 @@ def append_events(url: str, stream: str, events: list[tuple[str, bytes, bytes]])
         raise translate(exc, f"appending to {stream!r}") from exc
     finally:
         client.close()
-
-
-@dataclass(frozen=True, slots=True)
-class ReadBack:
-    """One consumed message: where it landed, key, value and headers."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
-    timestamp_ms: int
 
 
 def read_back(bootstrap: str, topic: str, count: int, timeout: float = 10.0) -> list[ReadBack]:

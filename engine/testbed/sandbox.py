@@ -226,6 +226,11 @@ def stop_sandbox(directory: Path, timeout: float = 60.0) -> dict[Service, bool]:
     return stopped
 
 
+def has_data(directory: Path) -> bool:
+    """True when ``directory`` holds a sandbox's data (kept by ``stop``)."""
+    return (directory / "kafka").is_dir() or (directory / "kurrentdb-standin").is_dir()
+
+
 def describe(state: SandboxState) -> list[str]:
     """Human-readable addresses and credentials of a running sandbox."""
     lines = [

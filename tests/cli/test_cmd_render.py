@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
+from engine.exitcodes import ExitCode
 
 # The flat settings of the original's quickstart (KurrentDB Kafka sink docs), as sent to
 # its management API.
@@ -161,3 +162,51 @@ def test_bad_set_is_a_usage_error(project: Path, capsys: pytest.CaptureFixture[s
     code, _, err = run(capsys, "--set", "novalue")
     assert code == 2
     assert err.endswith("error: argument --set: expects KEY=VALUE, got 'novalue'\n")
+
+
+REVEAL_WARNING = (
+    "sinks render: warning: --reveal-secrets: the output holds passwords and secret values "
+    "in clear; do not store it or paste it anywhere it can be read\n"
+)
+
+
+def test_reveal_secrets_prints_the_real_values_and_warns(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--env", "dev", "--format", "kurrentdb", "--reveal-secrets")
+    assert (code, err) == (0, REVEAL_WARNING)
+    bodies = json.loads(out)
+    assert bodies[0] == {"name": "kafka-sink-connector", "settings": QUICKSTART_SETTINGS}
+    assert bodies[1]["settings"]["bootstrapServers"] == f"{SECRETS['KAFKA_HOST']}:9092"
+    assert bodies[1]["settings"]["authentication:password"] == SECRETS["KAFKA_PW"]
+    assert "***" not in out
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_reveal_secrets_is_refused_with_other_formats(
+    project: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    code, out, err = run(capsys, "--env", "dev", "--format", fmt, "--reveal-secrets")
+    assert (code, out) == (ExitCode.USAGE, "")
+    assert err == "sinks render: error: --reveal-secrets needs --format kurrentdb\n"
+
+
+def test_reveal_secrets_is_refused_with_placeholders(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        capsys, "--format", "kurrentdb", "--reveal-secrets", "--allow-missing-secrets"
+    )
+    assert (code, out) == (ExitCode.USAGE, "")
+    assert err == (
+        "sinks render: error: --reveal-secrets cannot be used with --allow-missing-secrets\n"
+    )
+
+
+def test_reveal_secrets_prints_nothing_when_a_file_is_broken(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "broken.yaml").write_text("name: broken\nsettings: {topic: t}\n")
+    code, out, err = run(capsys, "--env", "dev", "--format", "kurrentdb", "--reveal-secrets")
+    assert (code, out) == (ExitCode.CONFIG, "")
+    assert REVEAL_WARNING not in err

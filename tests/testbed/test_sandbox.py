@@ -79,7 +79,11 @@ def test_sandbox_start_status_stop(sandbox_dir: Path) -> None:
 
     after = sinks("status", "--dir", str(sandbox_dir))
     assert after.returncode == 1
-    assert after.stdout.startswith("no sandbox in ")
+    directory = sandbox_dir.resolve()
+    assert after.stdout == (
+        f"the sandbox in {directory} is stopped; its data is kept\n"
+        f"start it with: sinks sandbox start --dir {directory}\n"
+    )
 
 
 def test_stop_without_a_sandbox_says_so(tmp_path: Path) -> None:
