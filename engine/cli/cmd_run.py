@@ -214,8 +214,13 @@ def _run_processes(args: argparse.Namespace, options: EngineOptions, count: int)
 
 
 def _install_signals(app: EngineApp) -> None:
+    import faulthandler
+
     from engine.supervisor.watcher import install_sighup
 
+    # `kill -USR1 <pid>` writes every thread's stack to stderr: the first thing to
+    # look at when a process does not stop.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     def on_stop(_signum: int, _frame: FrameType | None) -> None:
         app.request_stop()
 

@@ -142,6 +142,8 @@ class GroupEngine:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)  # every thread's stack into its log
+            time.sleep(1)
             self.proc.kill()
             return self.proc.wait()
 
