@@ -15,6 +15,9 @@ once, by the check that found it). Guarantees:
   Zstd 0..12 (the client caps zstd's own 1..22 scale at 12), Snappy 0 only.
   The default level (6) is not checked: the client ignores levels a codec lacks.
 * ``instanceTypeName`` is ``kafka-sink``: the only kind of sink this engine runs.
+* ``resilience:messageSendMaxRetries`` is at least 1 while ``waitForBrokerAck`` (the
+  idempotent producer) is on; an enabled transformer compiles and defines
+  ``transform`` in the JavaScript engine, as when the sink starts.
 
 Settings that have no effect in the configuration given produce warnings.
 """
@@ -232,3 +235,33 @@ def check(
             at = f.because if f.because is not None and f.key not in explicit else f.key
             found.append(Diagnostic(where(at), f.message, key=f.key, severity=f.severity))
     return found
+
+
+@_rule("resilience:messageSendMaxRetries", "waitForBrokerAck")
+def _idempotent_retries(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+    # waitForBrokerAck turns on the idempotent producer, which librdkafka refuses to
+    # create without retries (`retries` must be set >= 1 when `enable.idempotence`).
+    if s["waitForBrokerAck"] and s["resilience:messageSendMaxRetries"] < 1:
+        yield _error(
+            "resilience:messageSendMaxRetries",
+            "must be at least 1 while waitForBrokerAck is true (the idempotent producer "
+            "needs retries); set waitForBrokerAck: false to send without retries",
+            because="waitForBrokerAck",
+        )
+
+
+@_rule("transformer:enabled", "transformer:function")
+def _transformer_compiles(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+    function = s["transformer:function"].strip()
+    if not s["transformer:enabled"] or not function:
+        return
+    try:
+        base64.b64decode(function, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return  # reported by the base64 rule above
+    # Imported here: V8 is loaded only when a sink has a transformer.
+    from engine.mapping.transformer import source_problem
+
+    problem = source_problem(function)
+    if problem is not None:
+        yield _error("transformer:function", problem)

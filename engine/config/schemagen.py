@@ -19,7 +19,6 @@ Two schemas come from the same ``Catalogue``:
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +89,8 @@ def canonical_leaf(spec: SettingSpec) -> dict[str, Any]:
     body: dict[str, Any]
     if kind is SettingType.STRING:
         body = {"type": "string"}
+        if spec.format is not None:
+            body["pattern"] = spec.format.pattern
     elif kind is SettingType.INT:
         body = {"type": "integer", **_bounds(spec)}
     elif kind is SettingType.BOOLEAN:
