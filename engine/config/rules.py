@@ -5,7 +5,8 @@ it reads and is skipped when one of them already failed (a bad value is reported
 once, by the check that found it). Guarantees:
 
 * Regular expressions the engine will compile (a ``Regex`` filter, a ``Stream``
-  partition-key expression) compile with Python's ``re``, which the engine uses.
+  partition-key expression) compile with the ``regex`` package, which the engine
+  uses (``engine.mapping.regexes``).
 * A ``JsonPath`` filter parses as an RFC 9535 query.
 * An enabled transformer has a function that is valid base64 of UTF-8 text.
 * The SASL protocols have a username and a password; the ``Headers`` partition-key
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -85,11 +85,12 @@ def _warning(key: str, message: str) -> Finding:
 
 
 def _regex_problem(expression: str) -> str | None:
-    try:
-        re.compile(expression)
-    except re.error as exc:
-        return f"not a valid regular expression: {exc}"
-    return None
+    # The engine's own regex engine (``regex``, with .NET-style named groups), imported
+    # only when a sink has a regex.
+    from engine.mapping.regexes import regex_problem
+
+    problem = regex_problem(expression)
+    return f"not a valid regular expression: {problem}" if problem else None
 
 
 @_rule(optional=("instanceTypeName",))

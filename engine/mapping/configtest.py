@@ -25,6 +25,7 @@ from engine.config.yamlmarks import parse_yaml, read_sink_text
 from engine.errors import PermanentError
 from engine.mapping.configtest_cases import TEST_SUFFIXES, Case, TestFile, read_test_document
 from engine.mapping.pipeline import Mapper, TransformError
+from engine.mapping.regexes import RegexTimeout
 from engine.model import Diagnostic, Location, Message, SinkDefinition
 from engine.settings import SinkSettings
 
@@ -216,7 +217,7 @@ def check_case(mapper: Mapper, case: Case) -> list[Diagnostic]:
 
     try:
         message = mapper.map_batch([case.record])[0] if mapper.matches(case.record) else None
-    except TransformError as exc:
+    except (TransformError, RegexTimeout) as exc:
         if "error" in expect:
             if str(expect["error"]) in str(exc):
                 return []
