@@ -1,0 +1,49 @@
+"""`sinks run`'s start-up messages."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.cli.main import main
+
+
+@pytest.fixture
+def keep_signal_handlers() -> Iterator[None]:
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    yield
+    for number, handler in saved.items():
+        signal.signal(number, handler)
+
+
+def test_a_taken_status_address_names_it_and_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], keep_signal_handlers: None
+) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "name: a\nenabled: false\nsettings:\n  instanceTypeName: kafka-sink\n  topic: x\n"
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = "127.0.0.1:%d" % taken.getsockname()[1]
+        code = main(
+            [
+                "run",
+                "--dir",
+                str(tmp_path),
+                "--status-addr",
+                address,
+                "--kurrentdb",
+                "esdb://127.0.0.1:1?Tls=false",
+            ]
+        )
+    assert code == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"sinks: error: cannot start: the status address {address} is already in use "
+        "(another engine?); choose another with --status-addr HOST:PORT, or turn the "
+        "status server off with --status-addr off"
+    )
