@@ -29,7 +29,7 @@ def test_a_taken_status_address_names_it_and_the_option(
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        address = "127.0.0.1:%d" % taken.getsockname()[1]
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
         code = main(
             [
                 "run",
