@@ -56,8 +56,10 @@ class ReloadQueue:
 # Editors' temporary and backup files: emacs (#x#), vim (x.swp, x~, and "4913", its
 # probe of whether the folder is writable), JetBrains' safe write, Kate, merge tools.
 _IGNORED_STARTS = (".", "#")
-_IGNORED_ENDS = (".test.yaml", ".test.yml", ".tmp", "~", ".swp", ".swx", ".swo", ".bak")
-_IGNORED_ENDS += (".orig", ".kate-swp", "___jb_tmp___", "___jb_old___")
+_IGNORED_ENDS = (
+    *(".test.yaml", ".test.yml", ".tmp", "~", ".swp", ".swx", ".swo", ".bak", ".orig"),
+    *(".kate-swp", "___jb_tmp___", "___jb_old___"),
+)
 
 
 class _SinkFilter(DefaultFilter):
