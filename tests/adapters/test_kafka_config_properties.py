@@ -1,9 +1,11 @@
-"""Property: every settings the schema and rules accept build a real librdkafka producer.
+"""Property: settings the schema and rules accept build a real producer and a mapper.
 
 Settings are drawn from the settings tables (any subset of keys, any value a row
 accepts), validated the way ``sinks validate`` does, and the valid ones go through
-``producer_config`` into a ``confluent_kafka.Producer`` (via the Kafka adapter). The
-producer is never given a message: building it is what librdkafka checks.
+``producer_config`` into a ``confluent_kafka.Producer`` (via the Kafka adapter), and
+into the mapper a running sink builds (subscription filter, partition key, headers,
+transformer). The producer is never given a message: building it is what librdkafka
+checks.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 from engine.adapters.kafka import KafkaProducer
 from engine.config.canonical import canonicalise
 from engine.config.tables import load_catalogue
+from engine.mapping.pipeline import Mapper
 from engine.settings import SinkSettings
 from engine.testbed.kafka.certs import ensure_tls
 from tests.config.strategies import setting_values
@@ -26,6 +29,22 @@ from tests.config.test_canonical import FILE, no_marks
 
 CATALOGUE = load_catalogue()
 _TRANSFORM = base64.b64encode(b"function transform(record) { record.value.seen = true; }")
+
+# Regexes (.NET named groups too), JSONPath queries, prefix lists, names; some invalid.
+_EXPRESSIONS = [
+    "order-",
+    "order-,invoice-",
+    "^order-(?<id>\\d+)$",
+    "^(?P<tenant>[a-z]+)-",
+    "(?i)^ORDER",
+    "$.value.total",
+    "$[?@.value.total > 10]",
+    "$..[",
+    "^(a+",
+    "tenant,region",
+    " , ",
+    "",
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +60,8 @@ def written_settings(draw: st.DrawFn, ca_file: Path) -> dict[str, Any]:
     overrides: dict[str, st.SearchStrategy[Any]] = {
         "transformer:function": st.just(_TRANSFORM.decode()),
         "authentication:caFile": st.just(str(ca_file)),
+        "subscription:filter:expression": st.sampled_from(_EXPRESSIONS),
+        "partitionKeyExtraction:expression": st.sampled_from(_EXPRESSIONS),
     }
     chosen: dict[str, Any] = {}
     for spec in CATALOGUE.specs:
@@ -63,6 +84,8 @@ def test_settings_that_validate_build_a_producer(ca_file: Path, data: st.DataObj
     sink = SinkSettings.from_canonical(result.settings)
     producer = KafkaProducer(sink, _ignore, _ignore, client_id="kafka-sink-property")
     producer.close(timeout=0)
+    # The subscription side too: filter plan, partition key, headers, transformer.
+    Mapper("property", sink).close()
 
 
 def test_without_the_retries_rule_such_settings_would_fail_to_build(
