@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import socket
 from collections.abc import Iterator
@@ -9,15 +10,24 @@ from pathlib import Path
 
 import pytest
 
+from engine.adapters.kafka import CLIENT_LOGGER
 from engine.cli.main import main
 
 
 @pytest.fixture
 def keep_signal_handlers() -> Iterator[None]:
+    """Undo what `sinks run` sets for the whole process: signal handlers, client log route."""
     saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    client_log = logging.getLogger(CLIENT_LOGGER)
+    handlers, level, propagate = list(client_log.handlers), client_log.level, client_log.propagate
     yield
     for number, handler in saved.items():
         signal.signal(number, handler)
+    # Left in place, the route would write later tests' client lines to this test's
+    # captured (then closed) stderr.
+    client_log.handlers[:] = handlers
+    client_log.setLevel(level)
+    client_log.propagate = propagate
 
 
 def test_a_taken_status_address_names_it_and_the_option(
