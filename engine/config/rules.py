@@ -18,7 +18,8 @@ once, by the check that found it). Guarantees:
 * ``instanceTypeName`` is ``kafka-sink``: the only kind of sink this engine runs.
 * ``resilience:messageSendMaxRetries`` is at least 1 while ``waitForBrokerAck`` (the
   idempotent producer) is on; an enabled transformer compiles and defines
-  ``transform`` in the JavaScript engine, as when the sink starts.
+  ``transform`` in the JavaScript engine, as when the sink starts; a prefix or
+  stream-name filter names at least one prefix or stream.
 
 Settings that have no effect in the configuration given produce warnings.
 """
@@ -266,3 +267,17 @@ def _transformer_compiles(s: Mapping[str, Any], explicit: frozenset[str]) -> Ite
     problem = source_problem(function)
     if problem is not None:
         yield _error("transformer:function", problem)
+
+
+@_rule("subscription:filter:filterType", "subscription:filter:expression")
+def _filter_names(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+    # A prefix or stream-name list that is only commas and spaces: the engine would
+    # refuse to start (Prefix) or, for StreamId, match every stream.
+    kind, expression = s["subscription:filter:filterType"], s["subscription:filter:expression"]
+    if kind not in ("Unspecified", "Prefix", "StreamId") or not expression.strip():
+        return
+    if all(not part.strip() for part in expression.split(",")):
+        yield _error(
+            "subscription:filter:expression",
+            f"{expression!r} holds no stream name or prefix, only commas and spaces",
+        )

@@ -107,3 +107,14 @@ def test_a_transformer_without_a_transform_function_is_an_error() -> None:
 
 def test_a_transformer_that_compiles_passes() -> None:
     assert formatted(run(transformer("function transform(r) { r.value.x = 1; }"))) == []
+
+
+@pytest.mark.parametrize("kind", ["unspecified", "prefix", "streamId"])
+def test_a_filter_list_of_only_commas_is_an_error(kind: str) -> None:
+    written = sink(
+        "topic: t", "subscription:", "  filter:", f"    filterType: {kind}", '    expression: " , "'
+    )
+    assert formatted(run(written)) == [
+        f"{FILE}:7:19: error: subscription:filter:expression: ' , ' holds no stream name or "
+        "prefix, only commas and spaces"
+    ]
