@@ -9,6 +9,7 @@ within ``--shutdown-timeout`` seconds.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -125,6 +126,12 @@ def run(args: argparse.Namespace) -> int:
         app.start(first)
     except OSError as exc:  # e.g. the status address is taken
         app.shutdown()
+        if exc.errno == errno.EADDRINUSE and options.status_addr:
+            raise EngineError(
+                f"cannot start: the status address {options.status_addr} is already in use "
+                "(another engine?); choose another with --status-addr HOST:PORT, or turn "
+                "the status server off with --status-addr off"
+            ) from exc
         raise EngineError(f"cannot start: {exc}") from exc
     app.serve()
     result = app.shutdown()
