@@ -16,6 +16,8 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,20 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--against", metavar="GIT_REF", help="compare with the folder at a ref")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.set_defaults(handler=run)
+
+
+def _merged(sides: Sequence[tuple[str | None, Sequence[Diagnostic]]]) -> list[Diagnostic]:
+    """Each diagnostic once, naming the environments it was found in."""
+    found: dict[Diagnostic, list[str]] = {}
+    for env, diagnostics in sides:
+        for diagnostic in diagnostics:
+            envs = found.setdefault(diagnostic, [])
+            if env is not None and env not in envs:
+                envs.append(env)
+    return [
+        replace(d, message=f"{d.message} (env {', '.join(envs)})") if envs else d
+        for d, envs in found.items()
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
                     f"{args.against}:{os.path.normpath(args.dir)}",
                 )
                 before_secrets = before.secrets
+        before_env = after_env = env
         before_label = f"{args.against}:{args.dir}" + (f" (env {env})" if env else "")
         after_label = f"{args.dir}" + (f" (env {env})" if env else "")
     else:
@@ -82,13 +99,15 @@ def run(args: argparse.Namespace) -> int:
         after = load(args, envs[1])
         before_defs, before_diags = list(before.definitions), list(before.diagnostics)
         before_secrets = before.secrets
+        before_env, after_env = envs
         before_label = f"{args.dir} (env {envs[0]})"
         after_label = f"{args.dir} (env {envs[1]})"
 
     book = SecretBook()
     for value in before_secrets.values | after.secrets.values:
         book.add(value)
-    problems = [book.mask_diagnostic(d) for d in (*before_diags, *after.diagnostics)]
+    sides = [(before_env, before_diags), (after_env, after.diagnostics)]
+    problems = [book.mask_diagnostic(d) for d in _merged(sides)]
     print_diagnostics(problems)
     if any(d.severity.value == "error" for d in problems):
         return ExitCode.CONFIG

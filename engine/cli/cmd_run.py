@@ -14,6 +14,7 @@ configuration error (exit 1), naming the cluster.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -138,6 +139,12 @@ def run(args: argparse.Namespace) -> int:
         app.start(first)
     except OSError as exc:  # e.g. the status address is taken
         app.shutdown()
+        if exc.errno == errno.EADDRINUSE and options.status_addr:
+            raise EngineError(
+                f"cannot start: the status address {options.status_addr} is already in use "
+                "(another engine?); choose another with --status-addr HOST:PORT, or turn "
+                "the status server off with --status-addr off"
+            ) from exc
         raise EngineError(f"cannot start: {exc}") from exc
     except TemporaryError as exc:  # the coordination cluster is out of reach
         app.shutdown()

@@ -2,7 +2,8 @@
 
 Loads ``--dir`` for ``--env`` like ``validate`` does, runs every case through the
 sink's real mapping (filters, JSONPath, transformer, key, headers, value), prints
-one compiler-style line per mismatch and a summary ``N passed, M failed``.
+one compiler-style line per mismatch and a summary ``N passed, M failed`` (plus
+``, K configuration errors`` when files did not load).
 Exit 0 when every case passes and the configuration loads cleanly, 1 otherwise.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from engine.cli.cmd_validate import add_source_options, default_env, load, print_diagnostics
 from engine.exitcodes import ExitCode
+from engine.model import Severity
 
 
 def register(subparsers: Any) -> None:
@@ -44,5 +46,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{result.file}: case '{result.name}': {outcome}")
     if not report.results and not report.problems:
         print(f"no config tests (*.test.yaml) under {args.dir}", file=sys.stderr)
-    print(f"{report.passed} passed, {report.failed} failed")
+    # A file that did not load fails the run too: the summary says so, so that "all
+    # passed" never comes with exit status 1 (its sinks' cases could not run).
+    errors = sum(1 for d in loaded.diagnostics if d.severity is Severity.ERROR)
+    summary = f"{report.passed} passed, {report.failed} failed"
+    if errors:
+        summary += f", {errors} configuration error{'s' if errors > 1 else ''}"
+    print(summary)
     return ExitCode.OK if report.ok and loaded.ok else ExitCode.CONFIG

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.exitcodes import ExitCode
+
 START = "<!-- commands:start -->"
 END = "<!-- commands:end -->"
 WIDTH = 100
@@ -57,9 +59,9 @@ def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "--write":
         path = Path(argv[1])
         path.write_text(rewrite(path.read_text(encoding="utf-8")), encoding="utf-8")
-        return 0
+        return ExitCode.OK
     print(block())
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

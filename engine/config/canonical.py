@@ -223,6 +223,8 @@ def _schema_message(error: jsonschema.ValidationError, spec: SettingSpec | None)
         )
     if kind == "pattern" and spec is not None and spec.type is SettingType.TIMESPAN:
         return f"expected a TimeSpan (hh:mm:ss), got {describe(got)}"
+    if kind == "pattern" and spec is not None and spec.format is not None:
+        return f"{describe(got)} is not {spec.format.summary}"
     if kind == "type":
         return f"expected a value of type {expected}, got {describe(got)}"
     return str(error.message)

@@ -3,8 +3,15 @@
 Guarantees:
 
 * ``Sandbox`` is Jinja2's ``SandboxedEnvironment`` (no ``_``-attributes, no Python
-  internals) that also refuses results too large to be config: ``*`` repetitions and
-  string padding beyond a million characters, and ``**`` beyond 4096 bits.
+  internals) that also refuses results too large to be config before building them:
+  ``*`` repetitions, ``+`` and ``~`` concatenations, ``replace`` and ``join`` results
+  beyond a million characters; a number over a million given to a filter or a string
+  method (padding, indent, wrap widths); field widths over a million in ``%`` and
+  ``format``; ``lipsum`` beyond ``MAX_LIPSUM_PARAGRAPHS`` paragraphs of
+  ``MAX_LIPSUM_WORDS`` words; and ``**`` beyond 4096 bits.
+* Time: ``start_clock(seconds)`` sets a deadline that every call, filter, operator,
+  concatenation and loop range checks, so a render stops with ``TemplateProblem``
+  soon after it (no single step can run long: the size limits above bound each).
 * ``RootedLoader`` finds includes and imports in ``<root>/_templates/`` then
   ``<root>/``; absolute names, ``..`` and symlinks leading outside the root raise
   ``TemplateProblem``.
@@ -15,17 +22,27 @@ Guarantees:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from functools import lru_cache
+import re
+import time
+from collections.abc import Callable, Iterable
+from functools import lru_cache, wraps
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2.utils import generate_lorem_ipsum
 
 from engine.config.yamlmarks import read_sink_text
 
 MAX_SEQUENCE = 1_000_000
+MAX_LIPSUM_PARAGRAPHS = 100
+MAX_LIPSUM_WORDS = 200
+# Field widths and precisions in printf-style ("%10.3f") and str.format ("{:>10}") text.
+_PRINTF_WIDTHS = re.compile(r"%[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?")
+_FORMAT_WIDTHS = re.compile(r"\{[^{}]*?:[^{}]*?(\d+)")
 
 
 class TemplateProblem(jinja2.TemplateError):
@@ -66,18 +83,144 @@ def _unchanged(path: Path, mtime: float) -> Callable[[], bool]:
     return lambda: path.exists() and path.stat().st_mtime == mtime
 
 
+def _too_large_number(args: Iterable[Any]) -> bool:
+    return any(isinstance(a, int) and not isinstance(a, bool) and a > MAX_SEQUENCE for a in args)
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, str | list | tuple) else 0
+
+
+def _check_widths(pattern: re.Pattern[str], text: str) -> None:
+    for match in pattern.finditer(text):
+        for width in match.groups():
+            if width == "*" or (width is not None and int(width) > MAX_SEQUENCE):
+                raise TemplateProblem("format width too large")
+
+
+def _check_replace(text: str, old: Any, new: Any, count: Any = -1) -> None:
+    if not isinstance(old, str) or not isinstance(new, str):
+        return
+    hits = len(text) + 1 if not old else text.count(old)
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    if len(text) + hits * len(new) > MAX_SEQUENCE:
+        raise TemplateProblem("replace result too large")
+
+
+def _check_join(separator: Any, items: Any) -> None:
+    if isinstance(items, list | tuple) and isinstance(separator, str):
+        total = len(separator) * len(items) + sum(_size(i) for i in items)
+        if total > MAX_SEQUENCE:
+            raise TemplateProblem("join result too large")
+
+
+class _CheckedCodegen(CodeGenerator):
+    """Compiles ``a ~ b`` to a call the sandbox sees (Jinja joins it directly)."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.checked_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class Sandbox(SandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    code_generator_class = _CheckedCodegen
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.deadline = math.inf
+        self.time_limit = math.inf
+        self.globals["lipsum"] = self._lipsum
+        self.filters = {name: self._guarded(f) for name, f in self.filters.items()}
+
+    # -- time ----------------------------------------------------------------------------
+
+    def start_clock(self, seconds: float) -> None:
+        self.time_limit = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise TemplateProblem(f"rendering took longer than {self.time_limit:g} s")
+
+    # -- sizes ---------------------------------------------------------------------------
+
+    def _lipsum(self, n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
+        if n > MAX_LIPSUM_PARAGRAPHS or max > MAX_LIPSUM_WORDS:
+            raise TemplateProblem(
+                f"lipsum is limited to {MAX_LIPSUM_PARAGRAPHS} paragraphs of "
+                f"{MAX_LIPSUM_WORDS} words"
+            )
+        return str(generate_lorem_ipsum(n, html, min, max))
+
+    def _guarded(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        name = getattr(function, "__name__", "")
+
+        @wraps(function)  # keeps Jinja's pass_context/pass_environment marks
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            self.check_time()
+            if _too_large_number((*args, *kwargs.values())):
+                raise TemplateProblem("filter argument too large")
+            values = [a for a in args if isinstance(a, str)]
+            if name == "do_replace" and len(values) >= 3:
+                _check_replace(*values[:3])
+            if name == "do_format" and values:
+                _check_widths(_PRINTF_WIDTHS, values[0])
+            if name == "do_join" and len(args) >= 2:
+                _check_join(args[2] if len(args) > 2 else kwargs.get("d", ""), args[1])
+            return function(*args, **kwargs)
+
+        return guarded
+
+    def checked_concat(self, parts: tuple[Any, ...]) -> str:
+        self.check_time()
+        texts = [str(p) for p in parts]
+        if sum(len(t) for t in texts) > MAX_SEQUENCE:
+            raise TemplateProblem("concatenation result too large")
+        return "".join(texts)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        _check_widths(_FORMAT_WIDTHS, value.__self__)
+
+        @wraps(wrapped)
+        def checked(*args: Any, **kwargs: Any) -> str:
+            if _too_large_number((*args, *kwargs.values())):
+                raise TemplateProblem("string result too large")
+            return wrapped(*args, **kwargs)
+
+        return checked
 
     def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        # str.center(10**9) and friends allocate before the output cap can act.
-        if isinstance(getattr(__obj, "__self__", None), str) and any(
-            isinstance(a, int) and a > MAX_SEQUENCE for a in (*args, *kwargs.values())
-        ):
-            raise TemplateProblem("string result too large")
+        self.check_time()
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            # str.center(10**9) and friends allocate before the output cap can act.
+            if _too_large_number((*args, *kwargs.values())):
+                raise TemplateProblem("string result too large")
+            method = getattr(__obj, "__name__", "")
+            if method == "replace" and len(args) >= 2:
+                _check_replace(owner, *args[:3])
+            elif method == "join" and args:
+                _check_join(owner, args[0])
         return super().call(__context, __obj, *args, **kwargs)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        self.check_time()
+        if operator == "+":
+            if _size(left) + _size(right) > MAX_SEQUENCE:
+                raise TemplateProblem("concatenation result too large")
+            return left + right
+        if operator == "%":
+            if isinstance(left, str):
+                _check_widths(_PRINTF_WIDTHS, left)
+            return left % right
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
                 if (

@@ -5,7 +5,8 @@ it reads and is skipped when one of them already failed (a bad value is reported
 once, by the check that found it). Guarantees:
 
 * Regular expressions the engine will compile (a ``Regex`` filter, a ``Stream``
-  partition-key expression) compile with Python's ``re``, which the engine uses.
+  partition-key expression) compile with the ``regex`` package, which the engine
+  uses (``engine.mapping.regexes``).
 * A ``JsonPath`` filter parses as an RFC 9535 query.
 * An enabled transformer has a function that is valid base64 of UTF-8 text.
 * The SASL protocols have a username and a password; the ``Headers`` partition-key
@@ -15,6 +16,10 @@ once, by the check that found it). Guarantees:
   Zstd 0..12 (the client caps zstd's own 1..22 scale at 12), Snappy 0 only.
   The default level (6) is not checked: the client ignores levels a codec lacks.
 * ``instanceTypeName`` is ``kafka-sink``: the only kind of sink this engine runs.
+* ``resilience:messageSendMaxRetries`` is at least 1 while ``waitForBrokerAck`` (the
+  idempotent producer) is on; an enabled transformer compiles and defines
+  ``transform`` in the JavaScript engine, as when the sink starts; a prefix or
+  stream-name filter names at least one prefix or stream.
 
 Settings that have no effect in the configuration given produce warnings.
 """
@@ -23,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -89,11 +93,12 @@ def _regex_error(key: str, expression: str) -> Iterator[Finding]:
 
 
 def _regex_problem(expression: str) -> str | None:
-    try:
-        re.compile(expression)
-    except re.error as exc:
-        return f"not a valid regular expression: {exc}"
-    return None
+    # The engine's own regex engine (``regex``, with .NET-style named groups), imported
+    # only when a sink has a regex.
+    from engine.mapping.regexes import regex_problem
+
+    problem = regex_problem(expression)
+    return f"not a valid regular expression: {problem}" if problem else None
 
 
 @_rule(optional=("instanceTypeName",))
@@ -240,3 +245,47 @@ def check(
             at = f.because if f.because is not None and f.key not in explicit else f.key
             found.append(Diagnostic(where(at), f.message, key=f.key, severity=f.severity))
     return found
+
+
+@_rule("resilience:messageSendMaxRetries", "waitForBrokerAck")
+def _idempotent_retries(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+    # waitForBrokerAck turns on the idempotent producer, which librdkafka refuses to
+    # create without retries (`retries` must be set >= 1 when `enable.idempotence`).
+    if s["waitForBrokerAck"] and s["resilience:messageSendMaxRetries"] < 1:
+        yield _error(
+            "resilience:messageSendMaxRetries",
+            "must be at least 1 while waitForBrokerAck is true (the idempotent producer "
+            "needs retries); set waitForBrokerAck: false to send without retries",
+            because="waitForBrokerAck",
+        )
+
+
+@_rule("transformer:enabled", "transformer:function")
+def _transformer_compiles(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+    function = s["transformer:function"].strip()
+    if not s["transformer:enabled"] or not function:
+        return
+    try:
+        base64.b64decode(function, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return  # reported by the base64 rule above
+    # Imported here: V8 is loaded only when a sink has a transformer.
+    from engine.mapping.transformer import source_problem
+
+    problem = source_problem(function)
+    if problem is not None:
+        yield _error("transformer:function", problem)
+
+
+@_rule("subscription:filter:filterType", "subscription:filter:expression")
+def _filter_names(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+    # A prefix or stream-name list that is only commas and spaces: the engine would
+    # refuse to start (Prefix) or, for StreamId, match every stream.
+    kind, expression = s["subscription:filter:filterType"], s["subscription:filter:expression"]
+    if kind not in ("Unspecified", "Prefix", "StreamId") or not expression.strip():
+        return
+    if all(not part.strip() for part in expression.split(",")):
+        yield _error(
+            "subscription:filter:expression",
+            f"{expression!r} holds no stream name or prefix, only commas and spaces",
+        )

@@ -19,7 +19,6 @@ Two schemas come from the same ``Catalogue``:
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,17 @@ INTEGER_TEXT_PATTERN = r"^\s*[+-]?\d+\s*$"
 _TIMESPAN_TEXT = "a TimeSpan (hh:mm:ss)"
 
 
+# ECMA-262's syntax characters: the only ones a unicode-mode regex (what JSON Schema
+# tools compile patterns as) may escape. ``re.escape`` also escapes '-', ' ', '#', ...,
+# which such tools refuse ("\-" is an invalid identity escape there).
+_SYNTAX_CHARACTERS = frozenset("^$\\.*+?()[]{}|/")
+
+
+def ecma_escape(text: str) -> str:
+    """``text`` as a literal in a regex valid in both ECMA-262 (unicode mode) and Python."""
+    return "".join("\\" + c if c in _SYNTAX_CHARACTERS else c for c in text)
+
+
 def ci_pattern(word: str) -> str:
     """A regex matching ``word`` in any letter case (ECMA-262 has no inline ``(?i)``)."""
     out = []
@@ -50,7 +60,7 @@ def ci_pattern(word: str) -> str:
         if char.isalpha() and char.lower() != char.upper():
             out.append(f"[{char.upper()}{char.lower()}]")
         else:
-            out.append(re.escape(char))
+            out.append(ecma_escape(char))
     return "".join(out)
 
 
@@ -79,6 +89,8 @@ def canonical_leaf(spec: SettingSpec) -> dict[str, Any]:
     body: dict[str, Any]
     if kind is SettingType.STRING:
         body = {"type": "string"}
+        if spec.format is not None:
+            body["pattern"] = spec.format.pattern
     elif kind is SettingType.INT:
         body = {"type": "integer", **_bounds(spec)}
     elif kind is SettingType.BOOLEAN:
@@ -151,7 +163,7 @@ def _group_schema(
         rest = spec.parts[len(prefix) :]
         properties[":".join(rest)] = _setting_ref(spec)
         if spec.type is SettingType.DICT:  # one flat key per entry: defaultHeaders:<Name>
-            patterns["^" + re.escape(":".join(rest)) + ":.+$"] = {"type": "string"}
+            patterns["^" + ecma_escape(":".join(rest)) + ":.+$"] = {"type": "string"}
         if len(rest) > 1 and rest[0] not in properties:
             group = prefix + rest[:1]
             name = "group-" + "-".join(group)

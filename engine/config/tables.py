@@ -24,6 +24,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from engine.config.formats import FORMATS, StringFormat
 from engine.errors import ConfigError
 from engine.model import Diagnostic, Location
 from engine.timespan import TIMESPAN_PATTERN as TIMESPAN_PATTERN
@@ -41,6 +42,7 @@ _COLUMNS = ("key", "type", "default", "required", "sensitive", "accepted values"
 _NO_DEFAULT = {"", "\u2014", "\u2013", "-"}  # empty, em dash, en dash, hyphen
 _EMPTY_DEFAULT = "(empty)"
 _RANGE = re.compile(r"^(-?\d+)?\.\.(-?\d+)?$")
+_FORMAT_CELL = re.compile(r"^format\s+`([a-z0-9-]+)`$")
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]*(:[A-Za-z][A-Za-z0-9]*)*$")
 
 
@@ -72,6 +74,8 @@ class SettingSpec:
     origin: str
     description: str
     source: Location
+    # A string's required form (``format `name``` in Accepted values), if any.
+    format: StringFormat | None = None
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -198,6 +202,19 @@ def _accepted(cell: str, kind: SettingType) -> tuple[tuple[str, ...], int | None
     return tokens, None, None
 
 
+def _format(cell: str, kind: SettingType) -> StringFormat | None:
+    """The named format of an Accepted values cell reading ``format `name```, if it does."""
+    match = _FORMAT_CELL.match(cell.strip())
+    if match is None:
+        return None
+    if kind is not SettingType.STRING:
+        raise ValueError(f"a {kind.value} setting cannot have a format; only a string can")
+    found = FORMATS.get(match.group(1))
+    if found is None:
+        raise ValueError(f"unknown format {match.group(1)!r}; known: {', '.join(FORMATS)}")
+    return found
+
+
 def _row_spec(cells: Mapping[str, str], source: Location) -> SettingSpec:
     key = _code(cells["key"])
     if not _KEY.match(key):
@@ -206,7 +223,10 @@ def _row_spec(cells: Mapping[str, str], source: Location) -> SettingSpec:
     if kind is None:
         names = ", ".join(t.value for t in SettingType)
         raise ValueError(f"unknown type {cells['type']!r}; use one of {names}")
-    accepted, minimum, maximum = _accepted(cells["accepted values"], kind)
+    form = _format(cells["accepted values"], kind)
+    accepted, minimum, maximum = (
+        ((), None, None) if form else _accepted(cells["accepted values"], kind)
+    )
     has_default, default = _typed_default(cells["default"], kind, accepted)
     required, sensitive = _yes_no(cells["required"]), _yes_no(cells["sensitive"])
     if required is None or sensitive is None:
@@ -218,6 +238,8 @@ def _row_spec(cells: Mapping[str, str], source: Location) -> SettingSpec:
         high = INT32_MAX if maximum is None else maximum
         if not low <= default <= high:
             raise ValueError(f"default {default} is outside {low}..{high}")
+    if form is not None and has_default and not re.search(form.pattern, default):
+        raise ValueError(f"default {default!r} is not {form.summary}")
     return SettingSpec(
         key=key,
         type=kind,
@@ -231,6 +253,7 @@ def _row_spec(cells: Mapping[str, str], source: Location) -> SettingSpec:
         origin=cells.get("origin", "").strip(),
         description=cells["description"].strip(),
         source=source,
+        format=form,
     )
 
 

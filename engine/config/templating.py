@@ -255,6 +255,7 @@ class TemplateContext:
         return PLACEHOLDER
 
     def _range(self, *args: int) -> range:
+        self.sandbox.check_time()
         result = range(*args)
         self._state.ranges += len(result)
         if self._state.ranges > MAX_RANGE_TOTAL:
@@ -265,6 +266,7 @@ class TemplateContext:
 
     def render(self, file: Path, display: str, source: str) -> RenderOutcome:
         self._state = _RenderState()
+        self.sandbox.start_clock(MAX_RENDER_SECONDS)
         real = str(file.resolve())
         try:
             template = compile_template(self.sandbox, source, real)
@@ -274,8 +276,7 @@ class TemplateContext:
                 size += len(piece)
                 if size > MAX_FILE_BYTES:
                     raise TemplateProblem("rendered output is larger than 1 MiB")
-                if time.monotonic() - self._state.started > MAX_RENDER_SECONDS:
-                    raise TemplateProblem(f"rendering took longer than {MAX_RENDER_SECONDS:.0f} s")
+                self.sandbox.check_time()
                 pieces.append(piece)
             text = "".join(pieces)
         except jinja2.TemplateSyntaxError as exc:

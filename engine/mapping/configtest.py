@@ -26,6 +26,7 @@ from engine.constants import SINK_SUFFIXES, TEST_SUFFIXES
 from engine.errors import PermanentError
 from engine.mapping.configtest_cases import Case, TestFile, read_test_document
 from engine.mapping.pipeline import Mapper, TransformError
+from engine.mapping.regexes import RegexTimeout
 from engine.model import Diagnostic, Location, Message, SinkDefinition
 from engine.settings import SinkSettings
 
@@ -210,7 +211,7 @@ def check_case(mapper: Mapper, case: Case) -> list[Diagnostic]:
 
     try:
         message = mapper.map_batch([case.record])[0] if mapper.matches(case.record) else None
-    except TransformError as exc:
+    except (TransformError, RegexTimeout) as exc:
         if "error" in expect:
             if str(expect["error"]) in str(exc):
                 return []

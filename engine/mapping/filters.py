@@ -52,6 +52,7 @@ import re
 from dataclasses import dataclass
 
 from engine.errors import PermanentError
+from engine.mapping.regexes import compile_user_regex, regex_problem
 from engine.settings import FilterScope, FilterType, SinkSettings
 
 # The client's own default exclusion (system event types and persistent-config events).
@@ -126,12 +127,7 @@ def exact_pattern(names: tuple[str, ...]) -> str:
 
 
 def check_regex(expression: str) -> None:
-    try:
-        re.compile(expression)
-    except re.error as exc:
-        raise PermanentError(
-            f"{EXPRESSION_KEY}: invalid regular expression {expression!r}: {exc}"
-        ) from exc
+    compile_user_regex(expression, EXPRESSION_KEY)
 
 
 def parses_as_jsonpath(expression: str) -> bool:
@@ -148,11 +144,7 @@ def parses_as_jsonpath(expression: str) -> bool:
 
 def looks_like_regex(expression: str) -> bool:
     if any(c in _METACHARS for c in expression) or expression.endswith("$"):
-        try:
-            re.compile(expression)
-        except re.error:
-            return False
-        return True
+        return regex_problem(expression) is None
     return False
 
 
@@ -219,12 +211,17 @@ class ServerFilter:
     def __init__(self, plan: SubscriptionPlan) -> None:
         self._stream = plan.stream_name
         self._by_stream = plan.filter_by_stream_name
-        regex: str | None = None
+        expression: str | None = None
         if plan.filter_include:
-            regex = include_regex(plan.filter_include)
+            expression = include_regex(plan.filter_include)
         elif plan.filter_exclude:
-            regex = exclude_regex(plan.filter_exclude)
-        self._search = re.compile(regex).search if regex is not None else None
+            expression = exclude_regex(plan.filter_exclude)
+        # Bounded in time: a catastrophic pattern raises RegexTimeout for that event.
+        self._search = (
+            compile_user_regex(expression, EXPRESSION_KEY, shown="the filter").search
+            if expression
+            else None
+        )
 
     def matches(self, stream_id: str, event_type: str) -> bool:
         if self._stream is not None:

@@ -16,15 +16,17 @@
   System (``$``) keys may be named: the filter on outgoing headers does not apply.
 
 Keys are UTF-8 bytes. A ``Headers`` source with no key names, or an invalid
-regex, raises ``PermanentError`` when the extractor is built.
+regex, raises ``PermanentError`` when the extractor is built. The regex runs through
+``engine.mapping.regexes``: a search that takes too long raises ``RegexTimeout`` for
+that event (the mapper turns it into the event's ``TransformError``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 
 from engine.errors import PermanentError
+from engine.mapping.regexes import UserRegex, compile_user_regex
 from engine.settings import PartitionKeySource, SinkSettings
 
 EXPRESSION_KEY = "partitionKeyExtraction:expression"
@@ -33,13 +35,13 @@ EXPRESSION_KEY = "partitionKeyExtraction:expression"
 class KeyExtractor:
     """Computes the key of one record; ``needs_headers`` says whether it reads metadata."""
 
-    __slots__ = ("_extract", "_names", "_search", "fallbacks", "needs_headers")
+    __slots__ = ("_extract", "_names", "_regex", "fallbacks", "needs_headers")
 
     def __init__(self, settings: SinkSettings) -> None:
         self.fallbacks = 0
         self.needs_headers = False
         self._names: tuple[str, ...] = ()
-        self._search: Callable[[str], re.Match[str] | None] | None = None
+        self._regex: UserRegex | None = None
         source = settings.partition_key_source
         expression = settings.partition_key_expression.strip()
         self._extract: Callable[[str, Mapping[str, str]], bytes | None]
@@ -47,12 +49,7 @@ class KeyExtractor:
             self._extract = _no_key
         elif source is PartitionKeySource.STREAM:
             if expression:
-                try:
-                    self._search = re.compile(expression).search
-                except re.error as exc:
-                    raise PermanentError(
-                        f"{EXPRESSION_KEY}: invalid regular expression {expression!r}: {exc}"
-                    ) from exc
+                self._regex = compile_user_regex(expression, EXPRESSION_KEY)
                 self._extract = self._from_stream_regex
             else:
                 self._extract = _stream_id
@@ -76,10 +73,10 @@ class KeyExtractor:
         return self._extract(stream_id, headers)
 
     def _from_stream_regex(self, stream_id: str, _headers: Mapping[str, str]) -> bytes | None:
-        assert self._search is not None
-        match = self._search(stream_id)
+        assert self._regex is not None
+        match = self._regex.search(stream_id)  # RegexTimeout on a pathological pattern
         if match is not None:
-            part = match.group(1) if match.re.groups else match.group(0)
+            part: str | None = match.group(1) if self._regex.groups else match.group(0)
             if part is not None:
                 return part.encode()
         self.fallbacks += 1

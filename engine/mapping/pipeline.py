@@ -11,7 +11,8 @@ Guarantees:
 * Value: the event data bytes unchanged, unless transformed (then the changed
   ``value`` as compact JSON). Timestamp: the event's creation time (ms). Key: see
   ``engine.mapping.partition_key``. Headers: see ``engine.mapping.headers``.
-* A transform that fails raises ``TransformError`` carrying the record's log
+* A transform that fails, or a partition-key or filter regex that runs out of time
+  (``engine.mapping.regexes``), raises ``TransformError`` carrying the record's log
   position: the event is never skipped silently.
 * ``map_batch`` gives the same messages as calling the mapper per record, but
   runs a transformer once per batch (crossing into V8 dominates its cost).
@@ -28,6 +29,7 @@ from engine.mapping.filters import ServerFilter, SubscriptionPlan, plan_subscrip
 from engine.mapping.headers import HeaderBuilder, metadata_headers
 from engine.mapping.jsonpath import JsonPathFilter, is_json_value, parse_value, record_document
 from engine.mapping.partition_key import KeyExtractor
+from engine.mapping.regexes import RegexTimeout
 from engine.mapping.transformer import Transformed, Transformer, TransformFailed
 from engine.model import Message, Record
 from engine.settings import SinkSettings
@@ -102,7 +104,7 @@ class Mapper:
         headers = metadata_headers(record.metadata) if record.metadata else {}
         return Message(
             self.topic,
-            self._key(record.stream_id, headers),
+            self._key_of(record, headers),
             record.value,
             self._headers.build(record, headers),
             record.timestamp_ms,
@@ -110,11 +112,42 @@ class Mapper:
             record.record_id,
         )
 
+    def _key_of(self, record: Record, headers: dict[str, str]) -> bytes | None:
+        try:
+            return self._key(record.stream_id, headers)
+        except RegexTimeout as exc:
+            raise self._failed(record, str(exc)) from exc
+
+    def _failed(self, record: Record, reason: str) -> TransformError:
+        return TransformError(
+            f"sink {self.sink_name!r}: {reason} (event {record.record_id} at "
+            f"position {record.log_position} in {record.stream_id!r})",
+            position=record.log_position,
+            record_id=record.record_id,
+        )
+
     def map_batch(self, records: Sequence[Record]) -> list[Message | None]:
         """Messages for ``records`` in order (None where the JSONPath filter drops one)."""
         if not self._needs_document:
-            return [self._plain(r) for r in records]
+            plain: list[Message | None] = []
+            try:
+                for record in records:
+                    plain.append(self._plain(record))
+            except TransformError as exc:
+                exc.completed = tuple(plain)
+                raise
+            return plain
         out: list[Message | None] = [None] * len(records)
+        try:
+            self._map_documents(records, out)
+        except TransformError as exc:
+            if not exc.completed:  # a key failure: what came before it is complete
+                failed = next(i for i, r in enumerate(records) if r.log_position == exc.position)
+                exc.completed = tuple(out[:failed])
+            raise
+        return out
+
+    def _map_documents(self, records: Sequence[Record], out: list[Message | None]) -> None:
         pending: list[tuple[int, Record, dict[str, str]]] = []
         documents = []
         for index, record in enumerate(records):
@@ -135,7 +168,6 @@ class Mapper:
             documents.append(document)
         if self._transformer is not None and documents:
             self._transform(out, pending, documents)
-        return out
 
     def _transform(
         self,
@@ -176,7 +208,7 @@ class Mapper:
     ) -> Message:
         return Message(
             self.topic,
-            self._key(record.stream_id, headers),
+            self._key_of(record, headers),
             value,
             self._headers.build(record, headers, subject=subject, transformed=transformed),
             record.timestamp_ms,

@@ -146,6 +146,19 @@ class Transformer:
         return done
 
 
+def source_problem(encoded_function: str) -> str | None:
+    """Why a sink with this ``transformer:function`` could not start, or None.
+
+    Builds the transformer exactly as a running sink does (compiled and its top-level
+    code run in V8, under the same limits), so what validates also starts.
+    """
+    try:
+        Transformer(encoded_function).close()
+    except PermanentError as exc:
+        return str(exc).removeprefix(f"{FUNCTION_KEY}: ")
+    return None
+
+
 def _result(index: int, document: Any) -> Transformed:
     if not isinstance(document, dict):
         raise TransformFailed(index, "transform replaced the record with a non-object", [])

@@ -55,12 +55,22 @@ class ReloadQueue:
             return reasons
 
 
+# Editors' temporary and backup files: emacs (#x#), vim (x.swp, x~, and "4913", its
+# probe of whether the folder is writable), JetBrains' safe write, Kate, merge tools.
+_IGNORED_STARTS = (".", "#")
+_IGNORED_ENDS = (
+    *TEST_SUFFIXES,
+    *(".tmp", "~", ".swp", ".swx", ".swo", ".bak", ".orig"),
+    *(".kate-swp", "___jb_tmp___", "___jb_old___"),
+)
+
+
 class _SinkFilter(DefaultFilter):
     def __call__(self, change: Change, path: str) -> bool:
         name = Path(path).name
         # hidden files (editor swap files, the temp file of an atomic save) are skipped
         # by the loader too; reacting to them would only queue a useless reload
-        if name.startswith(".") or name.endswith((*TEST_SUFFIXES, ".tmp", "~")):
+        if name.startswith(_IGNORED_STARTS) or name.endswith(_IGNORED_ENDS) or name.isdigit():
             return False
         return super().__call__(change, path)
 

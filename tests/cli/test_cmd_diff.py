@@ -101,6 +101,21 @@ def test_config_errors_exit_1(project: Path, capsys: pytest.CaptureFixture[str])
     code, out, err = run(capsys, "--env", "dev", "--env", "bad")
     assert (code, out) == (1, "")
     assert err.startswith("sinks.d/orders.yaml.j2:8:11: error: compression:type: 'zsdt'")
+    assert err.splitlines()[0].endswith(" (env bad)")
+
+
+def test_an_error_in_both_environments_is_printed_once_naming_both(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "broken.yaml").write_text(
+        "name: broken\nsettings:\n  instanceTypeName: kafka-sink\n"
+    )
+    code, out, err = run(capsys, "--env", "dev", "--env", "prod")
+    assert (code, out) == (1, "")
+    assert (
+        err
+        == "sinks.d/broken.yaml:2:1: error: topic: required setting is missing (env dev, prod)\n"
+    )
 
 
 def git(cwd: Path, *args: str) -> None:

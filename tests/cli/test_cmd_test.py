@@ -88,7 +88,7 @@ def test_config_errors_fail_the_run(project: Path, capsys: pytest.CaptureFixture
     (project / "orders.yaml.j2").write_text(SINK.replace("streamSuffix", "streamSufix"))
     code, out, err = run(capsys, "--env", "dev")
     assert code == 1
-    assert out == "0 passed, 2 failed\n"
+    assert out == "0 passed, 2 failed, 1 configuration error\n"
     assert "sinks.d/orders.yaml.j2:" in err and "streamSufix" in err
     assert "no loaded sink in orders.yaml beside this file" in err
 
@@ -99,4 +99,21 @@ def test_no_tests_is_not_a_failure(project: Path, capsys: pytest.CaptureFixture[
         0,
         "0 passed, 0 failed\n",
         "no config tests (*.test.yaml) under sinks.d\n",
+    )
+
+
+def test_a_missing_secret_is_in_the_summary_not_only_the_exit_status(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOPE_PASSWORD", raising=False)
+    (project / "other.yaml.j2").write_text(
+        "name: other\nsettings:\n  instanceTypeName: kafka-sink\n  topic: t\n"
+        "  authentication:\n    securityProtocol: SaslPlaintext\n    username: u\n"
+        '    password: {{ secret("NOPE_PASSWORD") }}\n'
+    )
+    code, out, err = run(capsys, "--env", "dev")
+    assert (code, out) == (1, "2 passed, 0 failed, 1 configuration error\n")
+    assert err == (
+        "sinks.d/other.yaml.j2:8: error: secret 'NOPE_PASSWORD' is not set "
+        "(environment variable NOPE_PASSWORD)\n"
     )

@@ -16,6 +16,7 @@ from engine.config.schemagen import canonical_settings_schema
 from engine.config.tables import SettingType, load_catalogue
 from engine.model import Diagnostic, Location, Severity
 from engine.settings import CompressionType, SinkSettings
+from tests.config.strategies import setting_values
 
 FILE = "sinks.d/orders.yaml"
 Locator = Callable[[tuple[str | int, ...], bool], Location | None]
@@ -366,6 +367,8 @@ def test_a_bad_value_is_reported_once_even_when_rules_read_it() -> None:
 
 def _value_strategy(key: str) -> st.SearchStrategy[Any]:
     spec = load_catalogue()[key]
+    if spec.format is not None:
+        return setting_values(spec)
     if spec.type is SettingType.ENUM:
         return st.sampled_from(spec.accepted)
     if spec.type is SettingType.BOOLEAN:

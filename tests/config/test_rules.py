@@ -42,7 +42,7 @@ def test_regex_filter_must_compile() -> None:
     )
     assert messages(result) == [
         f"{FILE}:9:19: error: subscription:filter:expression: not a valid regular expression: "
-        "missing ), unterminated subpattern at position 8"
+        "missing ) at position 11"
     ]
     assert result.settings is None
 
@@ -91,7 +91,7 @@ def test_stream_partition_key_expression_must_compile_when_extraction_is_on() ->
     )
     assert messages(bad) == [
         f"{FILE}: error: partitionKeyExtraction:expression: not a valid regular expression: "
-        "missing ), unterminated subpattern at position 1"
+        "missing ) at position 10"
     ]
     off = check(
         partitionKeyExtraction__source="stream", partitionKeyExtraction__expression="^(.*_data$"

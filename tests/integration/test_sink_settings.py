@@ -252,9 +252,10 @@ def test_wait_for_broker_ack(kafka_broker, topic) -> None:  # type: ignore[no-un
 def test_authentication_per_listener(
     kafka_broker, kurrentdb, topic, listener, protocol, mechanism, setting
 ) -> None:  # type: ignore[no-untyped-def]
-    user, password = kafka_broker.users[mechanism]
+    bootstrap = kafka_broker.bootstrap_for(listener)  # skips when not offered
+    user, password = kafka_broker.credentials(mechanism)
     settings: dict[str, Any] = {
-        "bootstrap": kafka_broker.bootstrap_for(listener),
+        "bootstrap": bootstrap,
         "authentication:securityProtocol": protocol,
         "authentication:saslMechanism": setting,
         "authentication:username": user,
@@ -267,15 +268,16 @@ def test_authentication_per_listener(
 
 
 def test_wrong_password_fails_the_sink(kafka_broker, kurrentdb, topic) -> None:  # type: ignore[no-untyped-def]
+    bootstrap = kafka_broker.bootstrap_for("SASL_PLAINTEXT")  # skips when not offered
+    user, _ = kafka_broker.credentials("SCRAM-SHA-256")
     kafka_broker.create_topic(topic)
     name = unique_name()
     append_numbered(kurrentdb.client(), name, 3)
-    user, _ = kafka_broker.users["SCRAM-SHA-256"]
     worker = SinkWorker(
         definition(
             name,
             topic,
-            kafka_broker.bootstrap_for("SASL_PLAINTEXT"),
+            bootstrap,
             **{
                 "authentication:securityProtocol": "SaslPlaintext",
                 "authentication:saslMechanism": "ScramSha256",

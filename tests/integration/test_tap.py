@@ -201,7 +201,7 @@ def test_tap_uses_the_sinks_sasl_login(
     cleanup: list[Any],
 ) -> None:
     bootstrap = kafka_broker.bootstrap_for("SASL_PLAINTEXT")
-    user, password = kafka_broker.users["SCRAM-SHA-256"]
+    user, password = kafka_broker.credentials("SCRAM-SHA-256")
     kafka_broker.create_topic(topic)
     root = tmp_path / "sinks.d"
     root.mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 
@@ -10,6 +11,7 @@ import pytest
 from engine.errors import PermanentError
 from engine.mapping.headers import iso_ms, metadata_headers
 from engine.mapping.pipeline import Mapper
+from engine.model import Message
 from tests.mapping.helpers import record, settings
 
 ESDB_NAMES = [
@@ -292,10 +294,53 @@ def test_matches_applies_the_server_side_filter_too() -> None:
     assert not mapper.matches(record(stream="invoice-1"))
 
 
-def test_map_batch_equals_per_record_mapping() -> None:
-    mapper = jsonpath_mapper("$.value[?@ > 10]")
-    records = [record(data=b'{"n":%d}' % n, position=n) for n in (5, 20, 7, 30)]
-    batch = mapper.map_batch(records)
-    single = [mapper(r) for r in records]
+PER_CALL_HEADERS = ("esdb-request-id", "esdb-request-date")  # new on every mapping
+
+
+def comparable(message: Message | None) -> Message | None:
+    """The message with the headers that differ on every call left out."""
+    if message is None:
+        return None
+    return message._replace(
+        headers=tuple(h for h in message.headers if h[0] not in PER_CALL_HEADERS)
+    )
+
+
+@pytest.mark.parametrize("transform", [False, True])
+def test_map_batch_equals_per_record_mapping(transform: bool) -> None:
+    source = "function transform(r) { r.value.seen = r.value.n; r.headers.Extra = 'x'; }"
+    mapper = Mapper(
+        "s",
+        settings(
+            subscription__filter__filterType="JsonPath",
+            subscription__filter__expression="$.value[?@ > 10]",
+            partitionKeyExtraction__enabled=True,
+            partitionKeyExtraction__source="Headers",
+            partitionKeyExtraction__expression="tenant",
+            defaultHeaders={"X-Source": "kurrentdb"},
+            transformer__enabled=transform,
+            transformer__function=base64.b64encode(source.encode()).decode(),
+        ),
+    )
+    records = [
+        record(
+            stream=f"order-{n}",
+            data=b'{"n":%d}' % n,
+            metadata=b'{"tenant":"t%d","note":"m%d"}' % (n, n),
+            position=n,
+            record_id=f"id-{n}",
+        )
+        for n in (5, 20, 7, 30)
+    ]
+    batch = [comparable(m) for m in mapper.map_batch(records)]
+    single = [comparable(mapper(r)) for r in records]
+    assert batch == single
     assert [m.position if m else None for m in batch] == [None, 20, None, 30]
-    assert [m.position if m else None for m in single] == [None, 20, None, 30]
+    # The comparison covers keys, headers and values, not only which records went out.
+    kept = [m for m in batch if m is not None]
+    assert [m.key for m in kept] == [b"t20", b"t30"]
+    assert [dict(m.headers)["esdb-record-headers-note"] for m in kept] == [b"m20", b"m30"]
+    assert all(dict(m.headers)["X-Source"] == b"kurrentdb" for m in kept)
+    if transform:
+        assert [m.value for m in kept] == [b'{"n":20,"seen":20}', b'{"n":30,"seen":30}']
+        assert all(dict(m.headers)["esdb-record-headers-Extra"] == b"x" for m in kept)

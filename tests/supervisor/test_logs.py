@@ -6,6 +6,8 @@ import io
 import json
 import logging
 
+import pytest
+
 from engine.model import Diagnostic, Location, SinkDefinition
 from engine.supervisor.logs import ClientLogBridge, EventLog, route_client_logs
 from engine.supervisor.plan import Change, Plan
@@ -67,8 +69,15 @@ def test_json_lines() -> None:
     assert SECRET not in out.getvalue()
 
 
-def test_quiet_log_writes_nothing() -> None:
-    EventLog.quiet().sink_started(definition())  # must not fail without a stream
+def test_quiet_log_writes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    quiet = EventLog.quiet()
+    quiet.sink_started(definition())  # must not fail without a stream
+    quiet.emit("ERROR", "sink.failed", name="orders", error="boom")
+    assert capsys.readouterr() == ("", "")
+    # The same calls on a stream do write: the quiet log had lines to leave out.
+    out = io.StringIO()
+    EventLog(out, "text").sink_started(definition())
+    assert " sink.started name=orders " in out.getvalue()
 
 
 def test_kafka_client_lines_become_events_naming_the_sink() -> None:

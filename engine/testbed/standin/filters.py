@@ -1,17 +1,18 @@
 """Server-side filters of ``Streams.Read`` requests, as KurrentDB applies them.
 
 A filter is a regex (matched anywhere, like .NET's ``Regex.IsMatch``; esdbclient anchors
-its own patterns) or a list of prefixes, applied to the event type or to the stream name.
+its own patterns; .NET's ``(?<name>...)`` groups are read too) or a list of prefixes,
+applied to the event type or to the stream name.
 Results are memoised per distinct key: logs hold few distinct types/streams compared with
 events, so the read loop mostly does one dict lookup per event.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import regex
 from esdbclient.protos.Grpc import streams_pb2
 
 # KurrentDB's default checkpoint window when a request asks for the "count" window form.
@@ -39,7 +40,8 @@ def compile_filter(options: streams_pb2.ReadReq.Options) -> ReadFilter | None:
         prefixes = tuple(expression.prefix)
         test = lambda key: key.startswith(prefixes)  # noqa: E731
     else:
-        search = re.compile(expression.regex).search
+        # `regex`, not `re`: it reads .NET syntax KurrentDB accepts, such as (?<name>...).
+        search = regex.compile(expression.regex).search
         test = lambda key: search(key) is not None  # noqa: E731
     window = spec.max if spec.WhichOneof("window") == "max" and spec.max > 0 else _DEFAULT_WINDOW
     multiplier = spec.checkpointIntervalMultiplier or 1

@@ -6,6 +6,8 @@ Guarantees:
 - a stream's revisions are 0, 1, 2, ... with no gaps, so revision == index in the stream;
 - an append is atomic: the expected-version check and the writes happen under one lock, and
   all events of one append become visible to readers together;
+- re-appending the same event ids with the same expected version (a revision, or no
+  stream) is idempotent, as in KurrentDB: nothing is written, the original outcome returns;
 - when a journal is attached, every append is written to it before it becomes visible, and
   :meth:`EventLog.load` rebuilds the same log (same positions) from it.
 
@@ -115,6 +117,9 @@ class EventLog:
             indexes = self._streams.get(stream)
             current = len(indexes) - 1 if indexes else None
             if not _satisfies(expected, current):
+                repeated = self._already_appended(indexes or [], expected, events)
+                if repeated is not None:
+                    return repeated
                 return AppendOutcome(ok=False, current_revision=current, position=0)
             if not events:
                 return AppendOutcome(ok=True, current_revision=current, position=0)
@@ -133,6 +138,31 @@ class EventLog:
                 self._add(record)
             self.changed.notify_all()
             return AppendOutcome(ok=True, current_revision=revision, position=records[-1].position)
+
+    def _already_appended(
+        self, indexes: list[int], expected: Expected, events: Sequence[Proposed]
+    ) -> AppendOutcome | None:
+        """The original outcome when ``events`` repeat an earlier append exactly.
+
+        KurrentDB treats re-sending the same event ids with the same expected version
+        (a revision, or no stream) as idempotent: it writes nothing and answers with
+        the original append's revision and position.
+        """
+        if expected.kind is ExpectedKind.REVISION:
+            start = expected.revision + 1
+        elif expected.kind is ExpectedKind.NO_STREAM:
+            start = 0
+        else:
+            return None
+        end = start + len(events)
+        if not events or start < 0 or end > len(indexes):
+            return None
+        written = indexes[start:end]
+        if [_event_id(self.frames[i]) for i in written] != [e.event_id for e in events]:
+            return None
+        return AppendOutcome(
+            ok=True, current_revision=end - 1, position=self.positions[written[-1]]
+        )
 
     def _add(self, record: Recorded) -> None:
         index = len(self.frames)
@@ -198,6 +228,12 @@ def _satisfies(expected: Expected, current: int | None) -> bool:
     if kind is ExpectedKind.STREAM_EXISTS:
         return current is not None
     return current == expected.revision
+
+
+def _event_id(frame: bytes) -> str:
+    from esdbclient.protos.Grpc import streams_pb2
+
+    return str(streams_pb2.ReadResp.FromString(frame).event.event.id.string)
 
 
 def _truncation_of(frame: bytes) -> Truncation:

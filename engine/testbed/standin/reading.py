@@ -5,7 +5,8 @@ so no transport builds or serialises a message per event. Semantics follow what 
 sends and expects:
 
 - reads: forwards/backwards from start, end, a stream revision or a commit position (a read
-  of ``$all`` from position X includes the event at X), at most ``count`` matching events;
+  of ``$all`` forwards from position X includes the event at X, backwards from X excludes
+  it, as KurrentDB does), at most ``count`` matching events;
   reading a stream that has no events replies ``stream_not_found``;
 - subscriptions: a ``confirmation`` first, then the catch-up events, ``checkpoint`` replies
   every ``window * checkpointIntervalMultiplier`` scanned events when a filter is present
@@ -138,7 +139,8 @@ class ReadHandler:
         size = len(log)
         if backwards:
             if which == "position":
-                top = log.index_after(options.all.position.commit_position) - 1
+                # KurrentDB: backwards from X returns the events before X, not X itself.
+                top = log.index_at_or_after(options.all.position.commit_position) - 1
             else:
                 top = size - 1 if which == "end" else -1
             indexes = range(top, -1, -1)

@@ -74,3 +74,31 @@ def test_max_count_metadata_truncates_stream_reads(kurrentdb):
     append(client, stream, events("Checkpoint", 1))
     assert [e.stream_position for e in client.get_stream(stream)] == [4, 5]
     assert client.get_current_version(stream) == 5
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["append", "batch_append"])
+@pytest.mark.parametrize("first", ["no_stream", "revision"])
+def test_re_appending_the_same_events_with_the_same_expected_version_is_idempotent(
+    kurrentdb, batch, first
+):
+    # KurrentDB answers a repeated append (same event ids, same expected version) with
+    # the original position and writes nothing; a client retrying after a lost reply
+    # relies on it.
+    client = kurrentdb.client()
+    stream = kurrentdb.unique("orders")
+    expected = StreamState.NO_STREAM
+    if first == "revision":
+        client.append_to_stream(
+            stream, current_version=StreamState.NO_STREAM, events=events("Seed", 1)
+        )
+        expected = 0
+    new = events("OrderPlaced", 3 if batch else 1)
+    new = new if batch else new[0]
+    position = client.append_to_stream(stream, current_version=expected, events=new)
+    again = client.append_to_stream(stream, current_version=expected, events=new)
+    assert again == position
+    written = client.get_stream(stream)
+    assert len(written) == (1 if first == "revision" else 0) + (3 if batch else 1)
+    # Different ids at the same expected version are still a conflict.
+    with pytest.raises(WrongCurrentVersion):
+        client.append_to_stream(stream, current_version=expected, events=events("Other", 1))

@@ -125,3 +125,13 @@ def test_prefix_filter_on_event_type(kurrentdb, mixed):
         (f"{prefix}-invoices", "Invoice"),
         (f"{prefix}-invoices", "Invoice"),
     ]
+
+
+def test_a_regex_with_a_dotnet_named_group_filters_like_kurrentdb(mixed):
+    # KurrentDB's filters are .NET regexes: (?<name>...) is a named group there.
+    client, prefix, start = mixed
+    got = _ours(
+        client.read_all(commit_position=start, filter_include=[r"(?<kind>Order)Placed(V2)?"]),
+        prefix,
+    )
+    assert [t for _, t in got] == ["OrderPlaced", "OrderPlaced", "OrderPlacedV2"]

@@ -100,3 +100,18 @@ def test_read_all_with_limit_counts_matching_events(kurrentdb):
         (f"{prefix}-b", 0),
         (f"{prefix}-b", 1),
     ]
+
+
+def test_read_all_backwards_from_a_position_excludes_it(kurrentdb):
+    # KurrentDB reads $all backwards from commit position X starting with the event
+    # before X (forwards from X includes X).
+    client = kurrentdb.client()
+    stream = kurrentdb.unique("orders")
+    append(client, stream, events("OrderPlaced", 4))
+    positions = [e.commit_position for e in client.get_stream(stream)]
+    before_third = [
+        e.commit_position
+        for e in client.read_all(commit_position=positions[2], backwards=True, limit=50)
+        if e.stream_name == stream
+    ]
+    assert before_third == [positions[1], positions[0]]
