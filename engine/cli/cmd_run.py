@@ -14,6 +14,7 @@ configuration error (exit 1), naming the cluster.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import signal
@@ -227,7 +228,8 @@ def _install_signals(app: EngineApp) -> None:
 
     # `kill -USR1 <pid>` writes every thread's stack to stderr: the first thing to
     # look at when a process does not stop.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # stderr without a file
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
     def on_stop(_signum: int, _frame: FrameType | None) -> None:
         app.request_stop()
 
