@@ -228,8 +228,9 @@ def _install_signals(app: EngineApp) -> None:
 
     # `kill -USR1 <pid>` writes every thread's stack to stderr: the first thing to
     # look at when a process does not stop.
-    with contextlib.suppress(AttributeError, OSError, ValueError):  # stderr without a file
-        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+    if sys.__stderr__ is not None:
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # stderr with no file
+            faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
     def on_stop(_signum: int, _frame: FrameType | None) -> None:
         app.request_stop()
 
