@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -86,7 +87,14 @@ class StoredEvent:
 
 
 class Subscription:
-    """An iterator over one catch-up subscription; ``stop()`` works from any thread."""
+    """An iterator over one catch-up subscription; ``stop()`` works from any thread.
+
+    Replies are taken from esdbclient's subscription one by one (so its error
+    translation applies) and turned into ``Record`` values here, straight from the
+    protocol message: esdbclient's own conversion builds a ``UUID``, a ``datetime``
+    and a ``RecordedEvent`` per event that a sink would only turn back into a
+    string and milliseconds (about a third of the reading cost per event).
+    """
 
     def __init__(self, inner: Any, description: str) -> None:
         self._inner = inner
@@ -94,13 +102,41 @@ class Subscription:
 
     def __iter__(self) -> Iterator[Record | PositionMarker | CaughtUp]:
         try:
-            for event in self._inner:
-                if event.is_checkpoint:
-                    yield PositionMarker(event.commit_position)
-                    continue
-                if event.is_caught_up:
+            next_reply = getattr(self._inner, "_get_next_read_resp", None)
+            if next_reply is None:  # an esdbclient without it: its own conversion
+                yield from self._converted()
+                return
+            while True:
+                try:
+                    reply = next_reply()
+                except esdb_errors.CancelledByClient:
+                    return  # stop() was called
+                except BaseException:
+                    self.stop()
+                    raise
+                content = reply.WhichOneof("content")
+                if content == "event":
+                    record = _record(reply.event)
+                    if record is not None:
+                        yield record
+                elif content == "checkpoint":
+                    yield PositionMarker(reply.checkpoint.commit_position)
+                elif content == "caught_up":
                     yield CAUGHT_UP
-                    continue
+                elif content == "stream_not_found":
+                    raise esdb_errors.NotFound(f"stream not found: {self._description}")
+        except esdb_errors.EventStoreDBClientException as exc:
+            raise translate(exc, f"reading {self._description}") from exc
+        except Exception as exc:  # grpc surfaces a dead channel in several shapes
+            raise translate(exc, f"reading {self._description}") from exc
+
+    def _converted(self) -> Iterator[Record | PositionMarker | CaughtUp]:
+        for event in self._inner:
+            if event.is_checkpoint:
+                yield PositionMarker(event.commit_position)
+            elif event.is_caught_up:
+                yield CAUGHT_UP
+            else:
                 recorded_at = event.recorded_at
                 yield Record(
                     str(event.id),
@@ -113,14 +149,37 @@ class Subscription:
                     event.data,
                     event.metadata,
                 )
-        except esdb_errors.EventStoreDBClientException as exc:
-            raise translate(exc, f"reading {self._description}") from exc
-        except Exception as exc:  # grpc surfaces a dead channel in several shapes
-            raise translate(exc, f"reading {self._description}") from exc
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):  # stopping a dead call is not an error
             self._inner.stop()
+
+
+def _record(read_event: Any) -> Record | None:
+    """A ``Record`` from a ``ReadResp.ReadEvent`` (the event itself, not a link to it)."""
+    event = read_event.event
+    event_id = event.id.string
+    if not event_id:
+        return None  # esdbclient skips these too (seen when resolving deleted links)
+    if len(event_id) != 36 or not event_id.islower():
+        event_id = str(uuid.UUID(event_id))  # the canonical spelling, as esdbclient gives
+    metadata = event.metadata
+    try:
+        created_ms = int(metadata["created"]) // 10_000  # 100 ns ticks since 1970
+    except (KeyError, ValueError):
+        created_ms = 0
+    has_position = read_event.WhichOneof("position") == "commit_position"
+    return Record(
+        event_id,
+        event.stream_identifier.stream_name.decode(),
+        event.stream_revision,
+        event.commit_position if has_position else -1,
+        created_ms,
+        metadata.get("type", ""),
+        metadata.get("content-type", "") == "application/json",
+        event.data,
+        event.custom_metadata,
+    )
 
 
 # A channel option of grpc's Python layer (not of its core): server-streaming calls
