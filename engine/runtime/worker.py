@@ -59,6 +59,7 @@ _MAX_BACKOFF_S = 5.0
 _STEADY_S = 10.0
 _T = TypeVar("_T")
 _BUSY_WAIT_S = 0.005  # nap between looks at the reader while deliveries are in flight
+_IDLE_WAIT_S = 1.0  # longest nap with nothing in flight (a stop or a record wakes it)
 _MAP_BATCH = 256  # records mapped together (one transformer call per batch)
 
 
@@ -302,7 +303,7 @@ class SinkWorker:
                 # Wait for the reader (it wakes us at once), not in poll(): records
                 # read meanwhile would sit in the queue for the whole nap.
                 nap = _BUSY_WAIT_S if pipeline.in_flight else self._policy.seconds_left()
-                reader.wait(min(0.1, max(_BUSY_WAIT_S, nap)))
+                reader.wait(min(_IDLE_WAIT_S, max(_BUSY_WAIT_S, nap)))
             pipeline.poll(0)
             pipeline.note_progress()
             self._report()
