@@ -22,7 +22,7 @@ Guarantees:
 Why two threads and not one: one thread reading, mapping and producing inline (on
 grpc's single-threaded path, reports served while it waits for the server) was
 measured against this pair with tests/benchmarks/bench_sink.py, interleaved: the
-same CPU per event (about 38 µs) at half the events per second (11-12k vs 23-28k).
+same CPU per event (about 38 µs then) at half the events per second (11-12k vs 23-28k).
 On one thread every wait stops everything (the checkpoint append, a full producer
 queue, grpc taking replies off the socket only inside ``next()``); the pair
 overlaps them: the reader reads on while the worker commits or waits.
@@ -59,7 +59,7 @@ _MAX_BACKOFF_S = 5.0
 _STEADY_S = 10.0
 _T = TypeVar("_T")
 _BUSY_WAIT_S = 0.005  # nap between looks at the reader while deliveries are in flight
-_IDLE_WAIT_S = 1.0  # longest nap with nothing in flight (a stop or a record wakes it)
+_IDLE_WAIT_S = 5.0  # longest nap with nothing in flight (a stop or a record wakes it)
 _MAP_BATCH = 256  # records mapped together (one transformer call per batch)
 
 

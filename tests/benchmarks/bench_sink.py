@@ -4,7 +4,7 @@ Two comparisons, printed as one JSON document:
 
 * ``hot_path``: pre-built records through the Mapper, the producer and delivery
   tracking into the real broker, against a raw confluent-kafka produce loop of the
-  very same messages with the same producer configuration. Targets: ratio >= 0.5 and
+  very same messages with the same producer configuration. Targets: ratio >= 0.8 and
   >= 100k events/s.
   ``delivery_only`` isolates the producer + tracking part on pre-mapped messages, and
   ``mapper_only_events_per_s`` the Mapper alone.
@@ -20,6 +20,8 @@ Two comparisons, printed as one JSON document:
   ≤ 25 µs CPU per event.
 
 Run: ``.venv/bin/python -m tests.benchmarks.bench_sink [--events N] [--e2e-events N]``.
+To see where the time goes, run it under ``py-spy record -t -f raw`` (in the test
+extras); the README's figures name the parts that cost most per event.
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ def bench_hot(svc: Services, count: int, rounds: int) -> dict[str, Any]:
     mapper = Mapper("bench", settings)
     messages = [m for m in (mapper(r) for r in records) if m is not None]
     assert len(messages) == count
-    comparison = Comparison("hot_path", targets={"ratio": 0.5, "rate": 100_000})
+    comparison = Comparison("hot_path", targets={"ratio": 0.8, "rate": 100_000})
     delivery = Comparison("delivery_only", targets={"ratio": 0.5})
     hot_raw(settings, messages[:5000])  # warm up connections on both sides
     hot_engine(settings, records[:5000])
