@@ -33,6 +33,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from engine.adapters.kafka import SINK_CLIENT_PREFIX
@@ -115,9 +116,8 @@ class SinkWorker:
         )
         self._client = KurrentClient(self._connections.kurrentdb_url)  # checks the URL only
         self._policy = CommitPolicy.from_settings(settings)
-        self._committer = Committer(
-            CheckpointStore(self._client, self.name), self._policy, self._stored
-        )
+        stored = partial(self._listener.on_checkpoint, self.name)
+        self._committer = Committer(CheckpointStore(self._client, self.name), self._policy, stored)
         self._set_state(SinkState.ACTIVATING, None)
         self._thread = threading.Thread(target=self._run, name=f"sink-{self.name}", daemon=True)
         self._thread.start()
@@ -167,9 +167,6 @@ class SinkWorker:
             self._reason = reason
             self._changed.notify_all()
         self._listener.on_state(self.name, state, reason)
-
-    def _stored(self, position: int) -> None:
-        self._listener.on_checkpoint(self.name, position)
 
     def _stopping(self) -> bool:
         return self._stop.is_set()
@@ -300,10 +297,11 @@ class SinkWorker:
             self._retired = retired
             if handled == 0:
                 self._idle = True  # found nothing to do (read by status())
-                # Wait for the reader (it wakes us at once), not in poll(): records
-                # read meanwhile would sit in the queue for the whole nap.
-                nap = _BUSY_WAIT_S if pipeline.in_flight else self._policy.seconds_left()
-                reader.wait(min(_IDLE_WAIT_S, max(_BUSY_WAIT_S, nap)))
+                # On the reader (it wakes us), not in poll(), where records would wait.
+                if pipeline.in_flight:
+                    reader.wait(_BUSY_WAIT_S, batch=_MAP_BATCH)
+                else:  # idle: any record ends the nap
+                    reader.wait(min(_IDLE_WAIT_S, max(_BUSY_WAIT_S, self._policy.seconds_left())))
             pipeline.poll(0)
             pipeline.note_progress()
             self._report()
