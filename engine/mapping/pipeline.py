@@ -73,11 +73,6 @@ class Mapper:
         self._needs_document = self._jsonpath is not None or self._transformer is not None
 
     @property
-    def transforms(self) -> bool:
-        """A transformer runs: map records in batches (one call into V8 per batch)."""
-        return self._transformer is not None
-
-    @property
     def key_fallbacks(self) -> int:
         """How many keys fell back to the stream id (regex or headers did not yield one)."""
         return self._key.fallbacks
