@@ -68,6 +68,21 @@ def iso_ms(ms: int) -> str:
     return f"{prefix}.{milli:03d}Z"
 
 
+_second_bytes: dict[int, bytes] = {}
+
+
+def iso_ms_bytes(ms: int) -> bytes:
+    """``iso_ms(ms)`` as UTF-8 bytes, for header values (no str built per event)."""
+    second, milli = divmod(ms, 1000)
+    prefix = _second_bytes.get(second)
+    if prefix is None:
+        if len(_second_bytes) > 4096:
+            _second_bytes.clear()
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+        _second_bytes[second] = prefix
+    return b"%s.%03dZ" % (prefix, milli)
+
+
 def header_text(value: Any) -> str:
     """A metadata value as header text: strings as they are, anything else as JSON."""
     if isinstance(value, str):
@@ -110,7 +125,7 @@ class RequestIds:
 class HeaderBuilder:
     """Builds the header tuple of one message; constant parts are precomputed."""
 
-    __slots__ = ("_ids", "_ignore_system", "_last_date", "_leading")
+    __slots__ = ("_ids", "_ignore_system", "_last_date", "_leading", "_names")
 
     def __init__(
         self, sink_name: str, default_headers: Mapping[str, str], *, ignore_system: bool
@@ -120,11 +135,12 @@ class HeaderBuilder:
         self._ignore_system = ignore_system
         self._ids = RequestIds()
         self._last_date: tuple[int, bytes] = (-1, b"")
+        self._names: dict[str, str] = {}  # metadata key -> its header name
 
     def _request_date(self) -> bytes:
         now_ms = time.time_ns() // 1_000_000
         if self._last_date[0] != now_ms:
-            self._last_date = (now_ms, iso_ms(now_ms).encode())
+            self._last_date = (now_ms, iso_ms_bytes(now_ms))
         return self._last_date[1]
 
     def build(
@@ -141,7 +157,7 @@ class HeaderBuilder:
             ("esdb-request-id", self._ids.next()),
             ("esdb-request-date", self._request_date()),
             ("esdb-record-id", record.record_id.encode()),
-            ("esdb-record-timestamp", iso_ms(record.timestamp_ms).encode()),
+            ("esdb-record-timestamp", iso_ms_bytes(record.timestamp_ms)),
             ("esdb-record-redacted", b"false"),
             ("esdb-record-stream-id", record.stream_id.encode()),
             ("esdb-record-stream-revision", b"%d" % record.stream_revision),
@@ -155,9 +171,14 @@ class HeaderBuilder:
         if transformed:
             headers.append(IS_TRANSFORMED)
         if record_headers:
-            ignore = self._ignore_system
+            ignore, names = self._ignore_system, self._names
             for name, value in record_headers.items():
                 if ignore and name.startswith("$"):
                     continue
-                headers.append((RECORD_HEADER_PREFIX + name, value.encode()))
+                prefixed = names.get(name)
+                if prefixed is None:
+                    prefixed = names[name] = RECORD_HEADER_PREFIX + name
+                    if len(names) > 1024:  # bounded: metadata keys rarely vary
+                        names.clear()
+                headers.append((prefixed, value.encode()))
         return tuple(headers)

@@ -11,19 +11,21 @@ earliest). A sink resumes strictly after the stored position.
 
 ``CommitPolicy`` decides when to commit: every ``autocommit:interval`` ms or
 every ``autocommit:recordsThreshold`` records, whichever comes first; the worker
-commits once more on a graceful stop.
+commits once more on a graceful stop. ``Committer`` stores a confirmed position
+when it moved and remembers the last one stored.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.adapters.kurrentdb import KurrentClient, encode_json
-from engine.errors import PermanentError, WrongExpectedVersion
+from engine.errors import EngineError, PermanentError, WrongExpectedVersion
 from engine.runtime.tracker import Position
-from engine.settings import InitialPosition
+from engine.settings import InitialPosition, SinkSettings
 
 CHECKPOINT_EVENT_TYPE = "$checkpoint"
 MAX_COUNT = 10
@@ -121,6 +123,14 @@ class CommitPolicy:
         self._records = 0
         self._last = time.monotonic()
 
+    @classmethod
+    def from_settings(cls, settings: SinkSettings) -> CommitPolicy:
+        return cls(
+            settings.autocommit_enabled,
+            settings.autocommit_interval_ms,
+            settings.autocommit_records_threshold,
+        )
+
     def count(self, records: int = 1) -> None:
         self._records += records
 
@@ -139,6 +149,43 @@ class CommitPolicy:
     def committed(self, now: float | None = None) -> None:
         self._records = 0
         self._last = time.monotonic() if now is None else now
+
+
+class Committer:
+    """Stores confirmed positions into ``store`` as ``policy`` allows."""
+
+    def __init__(
+        self, store: CheckpointStore, policy: CommitPolicy, on_stored: Callable[[int], None]
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self._on_stored = on_stored
+        self.committed: Position | None = None  # the last position stored (or loaded)
+
+    def commit(self, confirmed: Position | None, in_flight: int, *, final: bool) -> str | None:
+        """Store ``confirmed`` if it moved; returns why it could not be stored, if so.
+
+        A temporary failure is only noted (the next commit carries the position);
+        a permanent one (another writer) raises unless the sink is ending anyway.
+        """
+        policy = self.policy
+        if not policy.enabled or confirmed is None or confirmed == self.committed:
+            # Nothing new is confirmed yet: stay due while records are in flight, so
+            # the commit happens as soon as the broker confirms them.
+            if in_flight == 0:
+                policy.committed()
+            return None
+        try:
+            self.store.save(Checkpoint(confirmed))
+        except EngineError as exc:
+            policy.committed()  # try again after the next interval, not every loop
+            if isinstance(exc, PermanentError) and not final:
+                raise
+            return f"checkpoint not stored: {exc}"
+        self.committed = confirmed
+        policy.committed()
+        self._on_stored(confirmed.log_position)
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,9 @@ class DeliveryPipeline:
         self.resent = 0  # messages produced again after a failure
         self.last_client_error: EngineError | None = None  # e.g. all brokers down
         self._purge = False
+        # True from a failed delivery report until ``recover``: a plain attribute so
+        # the caller can look at it per record.
+        self.failing = False
 
     def _new_producer(self) -> KafkaProducer:
         return KafkaProducer(
@@ -73,6 +76,7 @@ class DeliveryPipeline:
         self.failed += 1
         self.tracker.fail(seq, error)
         self._purge = True
+        self.failing = True
 
     def _purge_after_failure(self) -> None:
         # Messages queued behind a failed one must not reach the broker before it
@@ -93,7 +97,28 @@ class DeliveryPipeline:
             # This producer will not deliver the window: treat its head as failed.
             self.tracker.fail_head(broken)
             failure = self.tracker.failure
+            self.failing = failure is not None
         return failure
+
+    # What the worker reads of the delivery window (the tracker stays private to it).
+    @property
+    def in_flight(self) -> int:
+        """Records read but not yet part of the confirmed prefix."""
+        return self.tracker.in_flight
+
+    @property
+    def delivered(self) -> int:
+        """Messages confirmed by the broker (re-sends count again)."""
+        return self.tracker.delivered
+
+    @property
+    def retired(self) -> int:
+        """Records that left the window confirmed, messages or not."""
+        return self.tracker.retired
+
+    def take_latencies(self) -> list[float]:
+        """Produce→confirm latencies (seconds) since the last call."""
+        return self.tracker.take_latencies()
 
     @property
     def confirmed(self) -> Position | None:
@@ -165,6 +190,7 @@ class DeliveryPipeline:
         old.close(0)
         entries = self.tracker.rewind()
         self._purge = False  # set by the reports of the purge itself, not by a new failure
+        self.failing = False
         for message, position, revision in entries:
             if message is None:
                 self.skip(position, revision)

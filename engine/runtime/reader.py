@@ -4,8 +4,10 @@ The subscription iterator blocks while the sink is caught up, and librdkafka's
 delivery reports are only served by whoever polls the producer, so reading
 happens on its own thread and the worker thread does everything else. The queue
 is a ``deque`` (append/popleft are atomic), bounded by ``capacity``; the reader
-sleeps while it is full. A subscription error is queued as the last item, so
-the worker sees every record read before it, in order.
+sleeps while it is full, and wakes a waiting worker once the batch it asked for
+is queued (a busy worker also looks every few milliseconds on its own). A
+subscription error is queued as the last item, so the worker sees every record
+read before it, in order.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections import deque
 from typing import Any
 
 from engine.adapters.kurrentdb import Subscription
+from engine.model import Record
 
 END = object()  # queued when the subscription ended without an error
 
@@ -27,6 +30,7 @@ class SubscriptionReader:
         self._capacity = capacity
         self._stopping = False
         self.waiting = False
+        self._wake_at = 1  # queued records that end the worker's wait
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sink-read-{name}", daemon=True)
 
@@ -41,7 +45,7 @@ class SubscriptionReader:
                 if self._stopping:
                     break
                 items.append(item)
-                if self.waiting:
+                if self.waiting and (len(items) >= self._wake_at or type(item) is not Record):
                     self._wake.set()
                 while len(items) >= capacity and not self._stopping:
                     time.sleep(0.002)
@@ -50,8 +54,13 @@ class SubscriptionReader:
             items.append(exc)
         self._wake.set()
 
-    def wait(self, timeout: float) -> None:
-        """Sleep until something is queued (or ``timeout``)."""
+    def wait(self, timeout: float, *, batch: int = 1) -> None:
+        """Sleep until ``batch`` records (or anything else) are queued, or ``timeout``.
+
+        A busy worker asks for a batch: woken per record, it would take one record
+        per wake-up and the two threads would trade the interpreter lock per event.
+        """
+        self._wake_at = batch
         self.waiting = True
         try:
             if not self.items:

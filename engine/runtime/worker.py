@@ -2,15 +2,15 @@
 
 Guarantees:
 
-* ``start()`` builds the Mapper, the subscription plan and the producer first, so
-  a sink that cannot start raises ``PermanentError`` synchronously; then one
-  worker thread runs the sink (plus a reader thread draining the subscription).
+* ``start()`` builds the Mapper (and with it the subscription plan, once) and the
+  producer first, so a sink that cannot start raises ``PermanentError``
+  synchronously; then one worker thread runs the sink, and a reader thread
+  (``engine.runtime.reader``) drains the subscription.
 * The checkpoint (``$connectors/<name>/checkpoints``) only ever holds a position
   below which every event was confirmed by the broker; it is committed per
   ``autocommit`` and once more on a graceful ``stop()``.
-* When KurrentDB goes away the sink is BACKOFF: it lets in-flight messages
-  settle, then resubscribes after the last record it read (which, once settled,
-  is the last delivered one) with a growing delay.
+* When KurrentDB goes away the sink is BACKOFF: it lets in-flight messages settle,
+  then resubscribes after the last record read (now delivered), with a growing delay.
 * Transient delivery failures are retried per the ``resilience`` settings by
   re-producing everything from the first unconfirmed record; any other failure
   (or a transformer error) ends in FAILED with the reason and the position, the
@@ -18,6 +18,14 @@ Guarantees:
 * ``status().caught_up`` is true while the subscription is live (the server said
   it caught up) and nothing read is waiting or in flight: every matching event
   stored so far has reached the broker.
+
+Why two threads and not one: one thread reading, mapping and producing inline (on
+grpc's single-threaded path, reports served while it waits for the server) was
+measured against this pair with tests/benchmarks/bench_sink.py, interleaved: the
+same CPU per event (about 38 µs then) at half the events per second (11-12k vs 23-28k).
+On one thread every wait stops everything (the checkpoint append, a full producer
+queue, grpc taking replies off the socket only inside ``next()``); the pair
+overlaps them: the reader reads on while the worker commits or waits.
 """
 
 from __future__ import annotations
@@ -25,20 +33,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from engine.adapters.kafka import SINK_CLIENT_PREFIX
 from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker
 from engine.errors import EngineError, PermanentError, TemporaryError
-from engine.mapping.filters import plan_subscription
 from engine.mapping.pipeline import Mapper, TransformError
 from engine.model import Message, Record, SinkDefinition
-from engine.runtime.checkpoints import Checkpoint, CheckpointStore, CommitPolicy, start_point
+from engine.runtime.checkpoints import CheckpointStore, CommitPolicy, Committer, start_point
 from engine.runtime.delivery import DeliveryPipeline
 from engine.runtime.reader import END, SubscriptionReader
 from engine.runtime.tracker import Position
 from engine.runtime.worker_api import (
     Connections,
+    Reporter,
     SinkState,
     WorkerListener,
     WorkerStatus,
@@ -51,6 +60,7 @@ _MAX_BACKOFF_S = 5.0
 _STEADY_S = 10.0
 _T = TypeVar("_T")
 _BUSY_WAIT_S = 0.005  # nap between looks at the reader while deliveries are in flight
+_IDLE_WAIT_S = 5.0  # longest nap with nothing in flight (a stop or a record wakes it)
 _MAP_BATCH = 256  # records mapped together (one transformer call per batch)
 
 
@@ -68,9 +78,8 @@ class SinkWorker:
         capacity: int = 50_000,
         producer_overrides: Mapping[str, Any] | None = None,
     ) -> None:
-        """``capacity`` bounds records in flight; ``producer_overrides`` are extra
-        librdkafka keys laid over the settings' mapping (engine tuning such as
-        ``message.timeout.ms``; sink settings stay the only per-sink source)."""
+        """``capacity`` bounds records in flight; ``producer_overrides``: librdkafka keys
+        laid over the settings' mapping (engine tuning such as ``message.timeout.ms``)."""
         self.definition = definition
         self._producer_overrides = dict(producer_overrides or {})
         self.name = definition.name
@@ -85,28 +94,20 @@ class SinkWorker:
         self._thread: threading.Thread | None = None
         self._reader: SubscriptionReader | None = None
         self._pipeline: DeliveryPipeline | None = None
+        self._committer: Committer | None = None
         self.read = 0
-        self._reported_read = 0
-        self._reported_delivered = 0
-        self._reported_failed = 0
+        self._reporter = Reporter(self.name, self._listener)
         self._read_at: Position | None = None  # last record/marker taken from the reader
-        self._committed: Position | None = None
         self._skip_until: int | None = None
         self._retired = 0
         self._live = False  # the current subscription reported caught-up
         self._idle = False  # the worker's last look at the reader found nothing
 
-    # -- control -------------------------------------------------------------
     def start(self) -> None:
         settings = SinkSettings.from_canonical(self.definition.settings)
-        self._settings = settings
+        self._initial_position = settings.initial_position
         self._mapper = Mapper(self.name, settings)
-        self._plan = plan_subscription(settings)
-        self._policy = CommitPolicy(
-            settings.autocommit_enabled,
-            settings.autocommit_interval_ms,
-            settings.autocommit_records_threshold,
-        )
+        self._plan = self._mapper.plan
         self._pipeline = DeliveryPipeline(
             settings,
             client_id=SINK_CLIENT_PREFIX + self.name,
@@ -114,6 +115,9 @@ class SinkWorker:
             producer_extra=self._producer_overrides,
         )
         self._client = KurrentClient(self._connections.kurrentdb_url)  # checks the URL only
+        self._policy = CommitPolicy.from_settings(settings)
+        stored = partial(self._listener.on_checkpoint, self.name)
+        self._committer = Committer(CheckpointStore(self._client, self.name), self._policy, stored)
         self._set_state(SinkState.ACTIVATING, None)
         self._thread = threading.Thread(target=self._run, name=f"sink-{self.name}", daemon=True)
         self._thread.start()
@@ -132,15 +136,16 @@ class SinkWorker:
     def status(self) -> WorkerStatus:
         pipeline = self._pipeline
         confirmed = pipeline.confirmed if pipeline else None
+        committed = self._committer.committed if self._committer else None
         return WorkerStatus(
             name=self.name,
             state=self._state,
             reason=self._reason,
             read=self.read,
-            delivered=pipeline.tracker.delivered if pipeline else 0,
+            delivered=pipeline.delivered if pipeline else 0,
             failed=pipeline.failed if pipeline else 0,
             last_delivered_position=confirmed.log_position if confirmed else None,
-            checkpoint_position=self._committed.log_position if self._committed else None,
+            checkpoint_position=committed.log_position if committed else None,
             last_error=self._last_error,
             definition_digest=self.definition.digest,
             caught_up=self._caught_up(),
@@ -148,15 +153,9 @@ class SinkWorker:
 
     def _caught_up(self) -> bool:
         reader, pipeline = self._reader, self._pipeline
-        return (
-            self._live
-            and self._idle
-            and self._state is SinkState.RUNNING
-            and reader is not None
-            and not reader.items
-            and pipeline is not None
-            and pipeline.tracker.in_flight == 0
-        )
+        waiting = reader is not None and not reader.items and self._idle
+        running = self._live and self._state is SinkState.RUNNING
+        return waiting and running and pipeline is not None and pipeline.in_flight == 0
 
     def wait_for(self, *states: SinkState, timeout: float) -> bool:
         with self._changed:
@@ -180,10 +179,8 @@ class SinkWorker:
     def _run(self) -> None:
         assert self._pipeline is not None
         client = self._client
-        store = CheckpointStore(client, self.name)
-        self._checkpoints = store
         try:
-            self._resume_from(client, store)
+            self._resume_from(client)
             attempt = 0
             while not self._stopping():
                 began = time.monotonic()
@@ -192,37 +189,34 @@ class SinkWorker:
                 except TemporaryError as exc:
                     if time.monotonic() - began > _STEADY_S:
                         attempt = 0  # a new outage after a good run starts the backoff over
-                    self._last_error = str(exc)
-                    self._set_state(SinkState.BACKOFF, str(exc))
                     self._drop_reader()
                     self._pipeline.settle(self._stopping)
                     self._report()
-                    self._commit(store, final=True)
-                    self._sleep(min(0.25 * 2**attempt, _MAX_BACKOFF_S))
+                    self._commit(final=True)
+                    self._back_off(exc, attempt)
                     attempt += 1
             raise _Stopped
         except _Stopped:
-            self._finish(store)
+            self._finish()
         except PermanentError as exc:
-            self._fail(store, exc)
+            self._fail(exc)
         except Exception as exc:  # a bug must still end in a visible state
-            self._fail(store, PermanentError(f"internal error: {type(exc).__name__}: {exc}"))
+            self._fail(PermanentError(f"internal error: {type(exc).__name__}: {exc}"))
         finally:
             self._drop_reader()
             client.close()
             self._mapper.close()  # a transformer holds a JavaScript engine and its thread
 
-    def _resume_from(self, client: KurrentClient, store: CheckpointStore) -> None:
+    def _resume_from(self, client: KurrentClient) -> None:
         """Decide where reading starts: after the checkpoint, else the initial position."""
-        checkpoint = self._retrying(store.load)
+        assert self._committer is not None
+        checkpoint = self._retrying(self._committer.store.load)
         start = self._retrying(
-            lambda: start_point(
-                client, checkpoint, self._settings.initial_position, self._plan.stream_name
-            )
+            lambda: start_point(client, checkpoint, self._initial_position, self._plan.stream_name)
         )
         self._read_at, self._skip_until = start.after, start.skip_until
         if checkpoint is not None:
-            self._committed = checkpoint.position
+            self._committer.committed = checkpoint.position
 
     def _retrying(self, action: Callable[[], _T]) -> _T:
         """Run ``action`` until it does not raise TemporaryError (BACKOFF meanwhile)."""
@@ -231,10 +225,13 @@ class SinkWorker:
             try:
                 return action()
             except TemporaryError as exc:
-                self._last_error = str(exc)
-                self._set_state(SinkState.BACKOFF, str(exc))
-                self._sleep(min(0.25 * 2**attempt, _MAX_BACKOFF_S))
+                self._back_off(exc, attempt)
                 attempt += 1
+
+    def _back_off(self, exc: TemporaryError, attempt: int) -> None:
+        self._last_error = str(exc)
+        self._set_state(SinkState.BACKOFF, str(exc))
+        self._sleep(min(0.25 * 2**attempt, _MAX_BACKOFF_S))
 
     def _subscribe_and_pump(self, client: KurrentClient) -> None:
         at = self._read_at
@@ -258,20 +255,12 @@ class SinkWorker:
         while True:
             if self._stopping():
                 raise _Stopped
-            failure = pipeline.failure
-            if failure is not None:
-                self._report()
-                self._last_error = str(failure.error)
-                if isinstance(failure.error, TemporaryError):
-                    reason = f"retrying delivery from position {failure.position}: {failure.error}"
-                    self._set_state(SinkState.BACKOFF, reason)
-                if not pipeline.recover(self._stopping):
-                    raise _Stopped
-                self._set_state(SinkState.RUNNING, None)
+            if pipeline.failure is not None:
+                self._recover_delivery(pipeline)
             handled = 0
             self._idle = False
             batch: list[Record] = []
-            while handled < _REPORT_EVERY and pipeline.tracker.failure is None:
+            while handled < _REPORT_EVERY and not pipeline.failing:
                 try:
                     item = items.popleft()
                 except IndexError:
@@ -303,43 +292,45 @@ class SinkWorker:
             if batch:
                 self._map_and_send(batch, stream_sink)
             # The records threshold counts records whose position became checkpointable.
-            retired = pipeline.tracker.retired
+            retired = pipeline.retired
             self._policy.count(retired - self._retired)
             self._retired = retired
             if handled == 0:
                 self._idle = True  # found nothing to do (read by status())
-                if pipeline.tracker.in_flight:
-                    pipeline.poll(_BUSY_WAIT_S)
-                    reader.wait(_BUSY_WAIT_S)
-                else:
-                    pipeline.poll(0)
-                    reader.wait(min(0.1, max(_BUSY_WAIT_S, self._policy.seconds_left())))
-            else:
-                pipeline.poll(0)
+                # On the reader (it wakes us), not in poll(), where records would wait.
+                if pipeline.in_flight:
+                    reader.wait(_BUSY_WAIT_S, batch=_MAP_BATCH)
+                else:  # idle: any record ends the nap
+                    reader.wait(min(_IDLE_WAIT_S, max(_BUSY_WAIT_S, self._policy.seconds_left())))
+            pipeline.poll(0)
             pipeline.note_progress()
             self._report()
             if self._policy.due():
-                self._commit(self._checkpoints, final=False)
+                self._commit(final=False)
+
+    def _recover_delivery(self, pipeline: DeliveryPipeline) -> None:
+        """A delivery failed: re-send the window (BACKOFF meanwhile) or fail the sink."""
+        failure = pipeline.failure
+        assert failure is not None
+        self._report()
+        self._last_error = str(failure.error)
+        if isinstance(failure.error, TemporaryError):
+            reason = f"retrying delivery from position {failure.position}: {failure.error}"
+            self._set_state(SinkState.BACKOFF, reason)
+        if not pipeline.recover(self._stopping):
+            raise _Stopped
+        self._set_state(SinkState.RUNNING, None)
 
     def _map_and_send(self, records: list[Record], stream_sink: bool) -> None:
         """Map a run of records (one transformer call for all) and produce them in order."""
         pipeline = self._pipeline
         assert pipeline is not None
+        failed: TransformError | None = None
         try:
             messages: Sequence[Message | None] = self._mapper.map_batch(records)
         except TransformError as exc:
             # The records before the failing one are fine: deliver them, then fail.
-            self._send_mapped(records, exc.completed, stream_sink, pipeline)
-            raise
-        self._send_mapped(records, messages, stream_sink, pipeline)
-
-    def _send_mapped(
-        self,
-        records: list[Record],
-        messages: Sequence[Message | None],
-        stream_sink: bool,
-        pipeline: DeliveryPipeline,
-    ) -> None:
+            messages, failed = exc.completed, exc
         sent = 0
         send, skip = pipeline.send, pipeline.skip
         try:
@@ -359,77 +350,49 @@ class SinkWorker:
                     last.log_position, last.stream_revision if stream_sink else None
                 )
                 self.read += sent
+        if failed is not None:
+            raise failed
 
     # -- bookkeeping -----------------------------------------------------------
     def _report(self) -> None:
         pipeline = self._pipeline
         assert pipeline is not None
-        listener = self._listener
-        if self.read != self._reported_read:
-            listener.on_read(self.name, self.read - self._reported_read)
-            self._reported_read = self.read
-        delivered = pipeline.tracker.delivered
-        if delivered != self._reported_delivered:
-            listener.on_delivered(
-                self.name, delivered - self._reported_delivered, pipeline.tracker.take_latencies()
-            )
-            self._reported_delivered = delivered
-        if pipeline.failed != self._reported_failed:
-            listener.on_failed(self.name, pipeline.failed - self._reported_failed)
-            self._reported_failed = pipeline.failed
+        self._reporter.report(
+            self.read, pipeline.delivered, pipeline.failed, pipeline.take_latencies
+        )
 
-    def _commit(self, store: CheckpointStore, *, final: bool) -> None:
-        """Store the confirmed position if it moved.
-
-        A temporary failure is only noted (the next commit carries the position);
-        a permanent one (another writer) fails the sink unless it is ending anyway.
-        """
+    def _commit(self, *, final: bool) -> None:
+        """Store the confirmed position if it moved (see ``Committer.commit``)."""
         pipeline = self._pipeline
-        assert pipeline is not None
-        confirmed = pipeline.confirmed
-        if not self._policy.enabled or confirmed is None or confirmed == self._committed:
-            # Nothing new is confirmed yet: stay due while records are in flight, so
-            # the commit happens as soon as the broker confirms them.
-            if pipeline.tracker.in_flight == 0:
-                self._policy.committed()
-            return
-        try:
-            store.save(Checkpoint(confirmed))
-        except EngineError as exc:
-            self._last_error = f"checkpoint not stored: {exc}"
-            self._policy.committed()  # try again after the next interval, not every loop
-            if isinstance(exc, PermanentError) and not final:
-                raise
-            return
-        self._committed = confirmed
-        self._policy.committed()
-        self._listener.on_checkpoint(self.name, confirmed.log_position)
+        assert pipeline is not None and self._committer is not None
+        problem = self._committer.commit(pipeline.confirmed, pipeline.in_flight, final=final)
+        if problem is not None:
+            self._last_error = problem
 
     def _drop_reader(self) -> None:
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.stop(join_timeout=1.0)
 
-    def _finish(self, store: CheckpointStore) -> None:
-        pipeline = self._pipeline
-        assert pipeline is not None
+    def _finish(self) -> None:
         self._set_state(SinkState.DEACTIVATING, None)
-        self._drop_reader()
-        pipeline.settle(lambda: False, limit_s=10.0)
-        self._report()
-        self._commit(store, final=True)
-        pipeline.close(0)
+        self._wind_down(10.0)
         self._set_state(SinkState.STOPPED, None)
 
-    def _fail(self, store: CheckpointStore, exc: PermanentError) -> None:
-        pipeline = self._pipeline
-        assert pipeline is not None
-        self._drop_reader()
+    def _fail(self, exc: PermanentError) -> None:
         self._last_error = str(exc)
         # Whatever was confirmed before the failure may still be committed: it
         # never passes the failed event.
-        pipeline.settle(lambda: False, limit_s=5.0)
-        self._report()
-        self._commit(store, final=True)
-        pipeline.close(0)
+        self._wind_down(5.0)
+        self._last_error = str(exc)  # the failure, not a note of the final commit's
         self._set_state(SinkState.FAILED, str(exc))
+
+    def _wind_down(self, limit_s: float) -> None:
+        """Stop reading, let in-flight reports settle, commit what was confirmed, close."""
+        pipeline = self._pipeline
+        assert pipeline is not None
+        self._drop_reader()
+        pipeline.settle(lambda: False, limit_s=limit_s)
+        self._report()
+        self._commit(final=True)
+        pipeline.close(0)

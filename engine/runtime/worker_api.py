@@ -1,5 +1,7 @@
 """What a running sink shows the rest of the engine: its states, status and events.
 
+``Reporter`` turns the sink's running counters into the listener's increments.
+
 ``SinkWorker`` (``engine.runtime.worker``) owns the behaviour; this module only
 holds the values and the listener protocol that the supervisor, the status server
 and the metrics read, so they need not import the worker's machinery.
@@ -8,7 +10,7 @@ and the metrics read, so they need not import the worker's machinery.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,3 +66,28 @@ class _Silent:
 
 def silent_listener() -> WorkerListener:
     return _Silent()
+
+
+class Reporter:
+    """Hands one sink's counters to its listener as increments since the last report."""
+
+    __slots__ = ("_delivered", "_failed", "_listener", "_name", "_read")
+
+    def __init__(self, name: str, listener: WorkerListener) -> None:
+        self._name = name
+        self._listener = listener
+        self._read = self._delivered = self._failed = 0
+
+    def report(
+        self, read: int, delivered: int, failed: int, latencies: Callable[[], Sequence[float]]
+    ) -> None:
+        listener, name = self._listener, self._name
+        if read != self._read:
+            listener.on_read(name, read - self._read)
+            self._read = read
+        if delivered != self._delivered:
+            listener.on_delivered(name, delivered - self._delivered, latencies())
+            self._delivered = delivered
+        if failed != self._failed:
+            listener.on_failed(name, failed - self._failed)
+            self._failed = failed
