@@ -193,7 +193,7 @@ def child_command(args: argparse.Namespace, status_addr: str | None) -> list[str
 
 
 def _run_processes(args: argparse.Namespace, options: EngineOptions, count: int) -> int:
-    from engine.adapters.kafka_group import check_reachable
+    from engine.adapters.kafka.group import check_reachable
     from engine.cluster.options import ENV
     from engine.cluster.processes import ProcessGroup
     from engine.errors import TemporaryError
@@ -231,6 +231,7 @@ def _install_signals(app: EngineApp) -> None:
     if sys.__stderr__ is not None:
         with contextlib.suppress(AttributeError, OSError, ValueError):  # stderr with no file
             faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+
     def on_stop(_signum: int, _frame: FrameType | None) -> None:
         app.request_stop()
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.adapters import kafka_group
+from engine.adapters.kafka import group as kafka_group
 from engine.cluster import naming
 from engine.cluster.connection import ClusterConnection
 from engine.errors import EngineError, PermanentError, TemporaryError

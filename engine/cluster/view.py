@@ -17,7 +17,7 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from engine.adapters.kafka_group import GroupMemberInfo, host_name
+from engine.adapters.kafka.group import GroupMemberInfo, host_name
 from engine.cluster.membership import Membership
 from engine.cluster.scope import OwnedScope
 from engine.supervisor.reload import Reloader

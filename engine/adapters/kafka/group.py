@@ -28,7 +28,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from engine.adapters.kafka import _MECHANISMS, _PROTOCOLS, BROKEN_CODES
+from engine.adapters.kafka.errors import _MECHANISMS, _PROTOCOLS, BROKEN_CODES
 from engine.cluster.connection import ClusterConnection
 from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.settings import SecurityProtocol
