@@ -10,6 +10,8 @@ Guarantees:
   match each other's subscription pattern. Sink names are already limited to
   ``[A-Za-z0-9][A-Za-z0-9._-]{0,99}`` by the config loader, so every control topic
   name is legal for Kafka (at most 216 of the allowed 249 characters).
+* Sink ``S`` of group ``G`` produces in transactions with the id ``sinks-engine.G.S``:
+  whichever member starts it fences the producer of the member that had it.
 * ``sink_of`` is the inverse of ``control_topic`` for one group and returns None for
   any other topic, so a stray topic that matches the pattern is never taken as a sink.
 """
@@ -36,6 +38,11 @@ def check_group(group: str) -> str:
             "starting with a letter or digit"
         )
     return group
+
+
+def transactional_prefix(group: str) -> str:
+    """Sink ``S`` of group ``G`` produces with transactional id ``sinks-engine.G.S``."""
+    return GROUP_ID_PREFIX + check_group(group) + "."
 
 
 def consumer_group_id(group: str) -> str:

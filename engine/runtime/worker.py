@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from engine.adapters.kafka import SINK_CLIENT_PREFIX
+from engine.adapters.kafka import SINK_CLIENT_PREFIX, Fenced
 from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker
 from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.mapping.pipeline import Mapper, TransformError
@@ -45,6 +45,7 @@ from engine.runtime.checkpoints import CheckpointStore, CommitPolicy, Committer,
 from engine.runtime.delivery import DeliveryPipeline
 from engine.runtime.reader import END, SubscriptionReader
 from engine.runtime.tracker import Position
+from engine.runtime.transactions import transactional_id
 from engine.runtime.worker_api import (
     Connections,
     Reporter,
@@ -108,11 +109,13 @@ class SinkWorker:
         self._initial_position = settings.initial_position
         self._mapper = Mapper(self.name, settings)
         self._plan = self._mapper.plan
+        prefix = self._connections.transactional_prefix
         self._pipeline = DeliveryPipeline(
             settings,
             client_id=SINK_CLIENT_PREFIX + self.name,
             capacity=self._capacity,
             producer_extra=self._producer_overrides,
+            transactional_id=None if prefix is None else transactional_id(prefix, self.name),
         )
         self._client = KurrentClient(self._connections.kurrentdb_url)  # checks the URL only
         self._policy = CommitPolicy.from_settings(settings)
@@ -303,6 +306,8 @@ class SinkWorker:
                 else:  # idle: any record ends the nap
                     reader.wait(min(_IDLE_WAIT_S, max(_BUSY_WAIT_S, self._policy.seconds_left())))
             pipeline.poll(0)
+            if pipeline.transaction_due():
+                pipeline.commit_transaction()
             pipeline.note_progress()
             self._report()
             if self._policy.due():
@@ -365,6 +370,11 @@ class SinkWorker:
         """Store the confirmed position if it moved (see ``Committer.commit``)."""
         pipeline = self._pipeline
         assert pipeline is not None and self._committer is not None
+        try:
+            pipeline.commit_transaction()  # a checkpoint covers committed messages only
+        except Fenced:
+            if not final:
+                raise
         problem = self._committer.commit(pipeline.confirmed, pipeline.in_flight, final=final)
         if problem is not None:
             self._last_error = problem

@@ -60,6 +60,7 @@ class EngineApp:
         log: EventLog | None = None,
         worker_factory: WorkerFactory | None = None,
     ) -> None:
+        from engine.cluster.naming import transactional_prefix
         from engine.runtime.worker_api import Connections
         from engine.supervisor.supervisor import Supervisor
 
@@ -74,7 +75,12 @@ class EngineApp:
             options.sinks_dir, env=options.env, overrides=dict(options.overrides) or None
         )
         self.supervisor: Supervisor = Supervisor(
-            Connections(kurrentdb_url=options.kurrentdb_url),
+            Connections(
+                kurrentdb_url=options.kurrentdb_url,
+                transactional_prefix=(
+                    None if options.cluster is None else transactional_prefix(options.cluster.group)
+                ),
+            ),
             listener=self.metrics,
             worker_factory=worker_factory,
             log=self.log,

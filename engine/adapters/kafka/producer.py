@@ -27,10 +27,14 @@ from engine.adapters.kafka.errors import (
     _PROTOCOLS,
     BROKEN_CODES,
     CLIENT_LOGGER,
+    FENCED_CODES,
+    FENCED_TEXT,
+    Fenced,
+    TransactionAborted,
     classify,
     translate,
 )
-from engine.errors import EngineError, PermanentError
+from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.model import Message
 from engine.settings import SecurityProtocol, SinkSettings
 
@@ -165,6 +169,37 @@ class KafkaProducer:
         with contextlib.suppress(KafkaException):
             self._producer.purge(in_queue=True, in_flight=False, blocking=False)
 
+    # -- transactions (only with a ``transactional.id`` in ``extra``) -----------------
+
+    def init_transactions(self, timeout: float) -> None:
+        """Register the transactional id; fences every older producer with that id."""
+        self._transaction_call("init_transactions", timeout)
+
+    def begin_transaction(self) -> None:
+        self._transaction_call("begin_transaction")
+
+    def commit_transaction(self, timeout: float) -> None:
+        """Flush and commit; raises ``TransactionAborted`` when it must be sent again."""
+        self._transaction_call("commit_transaction", timeout)
+
+    def abort_transaction(self, timeout: float) -> None:
+        self._transaction_call("abort_transaction", timeout)
+
+    def _transaction_call(self, name: str, *args: float) -> None:
+        try:
+            getattr(self._producer, name)(*args)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if not isinstance(error, KafkaError):
+                raise PermanentError(f"kafka: {name}: {exc}") from exc
+            if error.code() in FENCED_CODES or (error.fatal() and "fenced" in error.str()):
+                raise Fenced(f"{FENCED_TEXT} ({error.name()})") from exc
+            if error.txn_requires_abort():
+                raise TransactionAborted(f"kafka: {name}: {error.name()}: {error.str()}") from exc
+            if error.retriable() and not error.fatal():
+                raise TemporaryError(f"kafka: {name}: {error.name()}: {error.str()}") from exc
+            raise classify(error) from exc
+
     def pending(self) -> int:
         return len(self._producer)
 
@@ -193,6 +228,9 @@ class _ClosedProducer:
 
     def produce(self, *_args: Any, **_kwargs: Any) -> None:
         raise PermanentError("kafka: the producer is closed")
+
+    def abort_transaction(self, *_args: Any) -> None:
+        return None
 
     def poll(self, _timeout: float = 0.0) -> int:
         return 0
