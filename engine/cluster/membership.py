@@ -220,6 +220,7 @@ class Membership:
     def _on_assign(self, topics: list[str]) -> None:
         sinks = self._sinks(topics)
         self._rebalances += 1
+        self._copy_identity()
         self._confirmed_at = time.monotonic()  # an assignment is the broker's own word
         if not sinks:
             return
@@ -246,6 +247,13 @@ class Membership:
         finally:
             with self._lock:
                 self._owned = self._owned - sinks
+
+    def _copy_identity(self) -> None:
+        # On the membership thread only (see ``stats``).
+        client = self._client
+        if client is not None:
+            self._member_id = client.member_id()
+            self._generation = client.generation()
 
     def _on_revoke(self, topics: list[str]) -> None:
         self._rebalances += 1
@@ -274,8 +282,7 @@ class Membership:
         try:
             while not self._stopping.is_set():
                 client.poll(self._poll_interval)
-                self._member_id = client.member_id()
-                self._generation = client.generation()
+                self._copy_identity()
                 for error in client.take_client_errors():
                     if "UNKNOWN_TOPIC_OR_PART" in str(error):
                         continue  # the pattern matches no topic until the first sink's is made

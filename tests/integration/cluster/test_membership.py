@@ -188,9 +188,12 @@ def test_a_frozen_member_loses_its_lease_and_releases_its_sinks_when_it_wakes(
     while time.monotonic() < deadline and b.owned() & frozen:
         time.sleep(0.05)
     assert not b.owned() & frozen
-    lease_events = [e for e in b.of("lease") if e["t"] >= woke]
-    assert lease_events and lease_events[0]["valid"] is False
-    lost = [e for e in b.of("released") if e["t"] >= woke]
-    assert {e["reason"] for e in lost} == {"lost"}
-    # The lease was already invalid when the process woke: it fell before any release.
-    assert lease_events[0]["t"] <= lost[0]["t"]
+    # The lease had already run out when the process woke, before any release.
+    events = [e for e in b.events if e["t"] >= woke]
+    wakes = b.of("woke")
+    assert wakes and wakes[0]["lease_valid"] is False, events
+    released = [e for e in events if e["event"] == "releasing"]
+    # librdkafka reports the loss as "lost", or as a revoke when its rejoin sees the
+    # new generation first; either way the sinks are gone before it owns anything.
+    assert released and {e["reason"] for e in released} <= {"lost", "rebalance"}, events
+    assert set().union(*(set(e["sinks"]) for e in released)) == frozen, events
