@@ -89,12 +89,22 @@ class Child:
         }
 
 
+def _exit_code(code: int) -> int:
+    """A child's exit status as one of ours: ended by our SIGTERM early is a clean stop."""
+    if code >= 0:
+        return code
+    if -code in (signal.SIGTERM, signal.SIGINT):
+        return ExitCode.OK  # stopped before its own handlers were in place: nothing ran
+    return ExitCode.INTERNAL
+
+
 def _worst(codes: Sequence[int]) -> int:
-    if not codes or all(c == 0 for c in codes):
+    mine = [_exit_code(c) for c in codes]
+    if not mine or all(c == 0 for c in mine):
         return ExitCode.OK
-    if ExitCode.STUCK in codes:
+    if ExitCode.STUCK in mine:
         return ExitCode.STUCK
-    return max(c for c in codes if c != 0)
+    return max(c for c in mine if c != 0)
 
 
 class ProcessGroup:

@@ -43,9 +43,7 @@ def main() -> int:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     # The first thing this process says after a freeze: is its lease still good?
-    signal.signal(
-        signal.SIGCONT, lambda *_: emit("woke", lease_valid=membership.lease_valid())
-    )
+    signal.signal(signal.SIGCONT, lambda *_: emit("woke", lease_valid=membership.lease_valid()))
     membership.want(sinks)
     membership.start()
     emit("ready")

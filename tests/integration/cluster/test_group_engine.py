@@ -9,8 +9,13 @@ sink stopped with a plain error.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +28,7 @@ from tests.integration.cluster.groupkit import (
     GroupEngine,
     Writer,
     delivered,
+    sink_file,
     wait_split,
 )
 
@@ -183,3 +189,79 @@ def test_two_standalone_engines_on_one_sink_stop_the_second_with_a_plain_error(
     loser = (first, second)[states.index("FAILED")]
     error = loser.get(f"/sinks/{sink}")["last_error"]
     assert error.startswith(f"another engine is writing the checkpoints of sink {sink}")
+
+
+def test_processes_two_runs_two_members_under_one_parent_that_restarts_a_dead_one(
+    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[GroupEngine]
+) -> None:
+    fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 4)
+    parent = GroupEngine(fleet, "--processes", "2")
+    members.append(parent)
+
+    def children() -> list[dict[str, Any]]:
+        body = parent.get("/members")
+        return body["members"] if body else []
+
+    deadline = time.monotonic() + 60
+    running: list[set[str]] = []
+    while time.monotonic() < deadline:
+        kids = children()
+        if len(kids) == 2 and all(k["running"] for k in kids):
+            running = [set(_running_at(k["status_addr"])) for k in kids]
+            if sorted(len(r) for r in running) == [2, 2]:
+                break
+        time.sleep(0.2)
+    assert [k["index"] for k in kids] == [0, 1]
+    assert sorted(len(r) for r in running) == [2, 2] and set().union(*running) == set(fleet.sinks)
+    assert parent.get("/readyz") == {"ready": True, "not_ready": []}
+
+    os.kill(kids[0]["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = children()
+        if now[0]["restarts"] == 1 and now[0]["running"] and now[0]["pid"] != kids[0]["pid"]:
+            break
+        time.sleep(0.2)
+    assert now[0]["last_exit"] == -signal.SIGKILL and now[0]["restarts"] == 1
+    assert parent.stop() == 0  # SIGTERM reaches both children; one exit code
+
+
+def _running_at(addr: str) -> list[str]:
+    try:
+        with urllib.request.urlopen(f"http://{addr}/sinks", timeout=5) as response:
+            body = json.loads(response.read())
+    except OSError:
+        return []  # not serving yet
+    return [s["name"] for s in body["sinks"] if s["state"] == "RUNNING"]
+
+
+def test_an_unreachable_coordination_cluster_is_refused_at_start_naming_it(
+    folder: Path, kurrentdb: Any
+) -> None:
+    (folder / "a.yaml").write_text(sink_file("a", "t", "127.0.0.1:9"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli.main",
+            "run",
+            "--dir",
+            str(folder),
+            "--kurrentdb",
+            kurrentdb.url,
+            "--status-addr",
+            "off",
+            "--group",
+            "g",
+            "--group-bootstrap",
+            "127.0.0.1:9",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1].startswith(
+        "sinks run: error: coordination cluster 127.0.0.1:9 (Plaintext) cannot be reached: "
+    )
+    assert done.stderr.splitlines()[-1].endswith("; not starting")
