@@ -181,8 +181,18 @@ class DeliveryPipeline:
         self.producer.begin_transaction()
         txn.began()
 
-    def transaction_due(self) -> bool:
-        return self.txn is not None and self.txn.due()
+    def checkpointable(self, *, final: bool) -> Position | None:
+        """What a checkpoint may hold now; commits the open transaction first.
+
+        On a final commit (the sink is ending anyway) a fenced producer only means
+        nothing more is committed.
+        """
+        try:
+            self.commit_transaction()
+        except Fenced:
+            if not final:
+                raise
+        return self.confirmed
 
     def commit_transaction(self) -> None:
         """Commit the open transaction, if any.
@@ -214,6 +224,8 @@ class DeliveryPipeline:
     def poll(self, timeout: float = 0.0) -> None:
         self.producer.poll(timeout)
         self._purge_after_failure()
+        if self.txn is not None and self.txn.due():
+            self.commit_transaction()
 
     def settle(self, should_stop: Callable[[], bool], limit_s: float | None = None) -> bool:
         """Serve reports until none is outstanding; False if stopped or out of time."""

@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from engine.adapters.kafka import SINK_CLIENT_PREFIX, Fenced
+from engine.adapters.kafka import SINK_CLIENT_PREFIX
 from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker
 from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.mapping.pipeline import Mapper, TransformError
@@ -171,9 +171,6 @@ class SinkWorker:
             self._changed.notify_all()
         self._listener.on_state(self.name, state, reason)
 
-    def _stopping(self) -> bool:
-        return self._stop.is_set()
-
     def _sleep(self, seconds: float) -> None:
         if self._stop.wait(seconds):
             raise _Stopped
@@ -185,7 +182,7 @@ class SinkWorker:
         try:
             self._resume_from(client)
             attempt = 0
-            while not self._stopping():
+            while not self._stop.is_set():
                 began = time.monotonic()
                 try:
                     self._subscribe_and_pump(client)
@@ -193,7 +190,7 @@ class SinkWorker:
                     if time.monotonic() - began > _STEADY_S:
                         attempt = 0  # a new outage after a good run starts the backoff over
                     self._drop_reader()
-                    self._pipeline.settle(self._stopping)
+                    self._pipeline.settle(self._stop.is_set)
                     self._report()
                     self._commit(final=True)
                     self._back_off(exc, attempt)
@@ -256,7 +253,7 @@ class SinkWorker:
         items = reader.items
         stream_sink = self._plan.stream_name is not None
         while True:
-            if self._stopping():
+            if self._stop.is_set():
                 raise _Stopped
             if pipeline.failure is not None:
                 self._recover_delivery(pipeline)
@@ -305,9 +302,7 @@ class SinkWorker:
                     reader.wait(_BUSY_WAIT_S, batch=_MAP_BATCH)
                 else:  # idle: any record ends the nap
                     reader.wait(min(_IDLE_WAIT_S, max(_BUSY_WAIT_S, self._policy.seconds_left())))
-            pipeline.poll(0)
-            if pipeline.transaction_due():
-                pipeline.commit_transaction()
+            pipeline.poll(0)  # and commits a transaction that is due (cluster mode)
             pipeline.note_progress()
             self._report()
             if self._policy.due():
@@ -322,7 +317,7 @@ class SinkWorker:
         if isinstance(failure.error, TemporaryError):
             reason = f"retrying delivery from position {failure.position}: {failure.error}"
             self._set_state(SinkState.BACKOFF, reason)
-        if not pipeline.recover(self._stopping):
+        if not pipeline.recover(self._stop.is_set):
             raise _Stopped
         self._set_state(SinkState.RUNNING, None)
 
@@ -370,12 +365,8 @@ class SinkWorker:
         """Store the confirmed position if it moved (see ``Committer.commit``)."""
         pipeline = self._pipeline
         assert pipeline is not None and self._committer is not None
-        try:
-            pipeline.commit_transaction()  # a checkpoint covers committed messages only
-        except Fenced:
-            if not final:
-                raise
-        problem = self._committer.commit(pipeline.confirmed, pipeline.in_flight, final=final)
+        position = pipeline.checkpointable(final=final)
+        problem = self._committer.commit(position, pipeline.in_flight, final=final)
         if problem is not None:
             self._last_error = problem
 
