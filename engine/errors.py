@@ -32,6 +32,10 @@ class PermanentError(EngineError):
     """A failure that retrying will not fix."""
 
 
+class WrongExpectedVersion(PermanentError):
+    """An append found its stream moved on: someone else wrote to it meanwhile."""
+
+
 class ConfigError(EngineError):
     """One or more configuration diagnostics (already formatted for people)."""
 

@@ -24,7 +24,8 @@ class ExitCode(IntEnum):
 MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "success (`sinks diff`: no difference)",
     ExitCode.CONFIG: "configuration errors, a failed check (`schema --check`, `test`, "
-    "`demo`), or a refused request (`reset` of a running sink, no engine answering `status`)",
+    "`demo`), or a refused request (`reset` of a running sink, no engine answering `status`, "
+    "`run --group` whose coordination cluster cannot be reached at start)",
     ExitCode.USAGE: "usage error: unknown flag, missing or conflicting arguments, unknown git ref",
     ExitCode.INTERNAL: "unexpected internal error; stderr names a log file with the traceback",
     ExitCode.DIFFERENCES: "`sinks diff` found differences",

@@ -21,6 +21,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.cli.main import build_parser
+from engine.cluster.options import from_args as cluster_options
 from engine.config.loader import load_directory
 from engine.runtime.worker_api import SinkState
 from engine.supervisor.metrics import EngineMetrics
@@ -137,17 +138,8 @@ def manifests() -> dict[str, dict[str, Any]]:
 
 
 def run_args(argv: list[str]) -> argparse.Namespace:
-    """Parse a `sinks run ...` command line; group flags only once the engine has them."""
-    parser = build_parser()
-    run = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    run_parser = run.choices["run"]
-    known = {s for a in run_parser._actions for s in a.option_strings}
-    rest = list(argv)
-    for flag in ("--group", "--group-bootstrap"):
-        if flag in rest and flag not in known:  # cluster mode documents them; not here yet
-            i = rest.index(flag)
-            del rest[i : i + 2]
-    return parser.parse_args(rest)
+    """Parse a `sinks run ...` command line with the engine's own parser."""
+    return build_parser().parse_args(list(argv))
 
 
 def test_kustomization_lists_every_manifest() -> None:
@@ -166,6 +158,8 @@ def test_deployment_runs_two_replicas_in_one_group() -> None:
     assert argv[argv.index("--group-bootstrap") + 1]
     args = run_args(argv)
     assert args.command == "run"
+    cluster = cluster_options(args)  # the group flags as `sinks run` reads them
+    assert cluster is not None and cluster.group == "kafka-sinks-engine"
     host, _, port = args.status_addr.rpartition(":")
     assert host == "0.0.0.0"  # the kubelet probes from outside the pod
     assert container["ports"] == [{"name": "status", "containerPort": int(port)}]

@@ -34,7 +34,7 @@ import grpc.experimental
 from esdbclient import EventStoreDBClient, NewEvent, StreamState
 from esdbclient import exceptions as esdb_errors
 
-from engine.errors import EngineError, PermanentError, TemporaryError
+from engine.errors import EngineError, PermanentError, TemporaryError, WrongExpectedVersion
 from engine.model import Record
 
 if TYPE_CHECKING:
@@ -281,7 +281,7 @@ class KurrentClient:
                 events=[NewEvent(type=event_type, data=data)],
             )
         except esdb_errors.WrongCurrentVersion as exc:
-            raise PermanentError(
+            raise WrongExpectedVersion(
                 f"kurrentdb: {stream!r} was written by someone else (expected version "
                 f"{'none' if expected_version is None else expected_version}): {exc}"
             ) from exc

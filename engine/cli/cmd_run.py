@@ -4,11 +4,17 @@ Refuses to start (exit 1, every error printed) when any file has errors. Once
 running, file changes and SIGHUP reload per sink; SIGTERM/SIGINT stop every sink
 gracefully (flush, final checkpoint) and exit 0, or 5 when a sink did not stop
 within ``--shutdown-timeout`` seconds.
+
+With ``--group`` the process is one member of a group that shares the sinks
+(``engine.cluster``); ``--processes N`` runs N such members under one parent. A
+coordination cluster that cannot be reached at start is refused like a
+configuration error (exit 1), naming the cluster.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import signal
@@ -29,7 +35,7 @@ from engine.constants import (
 from engine.exitcodes import ExitCode
 
 if TYPE_CHECKING:
-    from engine.supervisor.app import EngineApp
+    from engine.supervisor.app import EngineApp, EngineOptions
 
 
 def kurrentdb_url(flag: str | None) -> str:
@@ -84,18 +90,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="S",
         help="seconds every sink gets to flush and checkpoint on stop (default 30)",
     )
+    from engine.cluster import options as cluster_options
+
+    cluster_options.register(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.errors import EngineError
+    from engine.cluster.options import OptionError, from_args
+    from engine.errors import EngineError, TemporaryError
     from engine.runtime.gc_tuning import tune_collector
     from engine.supervisor.app import EngineApp, EngineOptions
     from engine.supervisor.logs import route_client_logs, stderr_log
 
     try:
         overrides = parse_overrides(args.set)
-    except argparse.ArgumentTypeError as exc:
+        cluster = from_args(args)
+    except (argparse.ArgumentTypeError, OptionError) as exc:
         print(f"sinks run: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     options = EngineOptions(
@@ -105,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         kurrentdb_url=kurrentdb_url(args.kurrentdb),
         status_addr=None if args.status_addr in ("", "off") else args.status_addr,
         shutdown_timeout=args.shutdown_timeout,
+        cluster=cluster,
     )
     if not options.sinks_dir.is_dir():
         print(f"sinks run: error: {options.sinks_dir}: no such directory", file=sys.stderr)
@@ -118,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         errors = len(first.result.errors)
         print(f"sinks run: {errors} error(s); not starting", file=sys.stderr)
         return ExitCode.CONFIG
+    if cluster is not None and cluster.processes > 1:
+        return _run_processes(args, options, cluster.processes)
     route_client_logs(log)
     tune_collector()
     if threading.current_thread() is threading.main_thread():
@@ -133,6 +147,10 @@ def run(args: argparse.Namespace) -> int:
                 "the status server off with --status-addr off"
             ) from exc
         raise EngineError(f"cannot start: {exc}") from exc
+    except TemporaryError as exc:  # the coordination cluster is out of reach
+        app.shutdown()
+        print(f"sinks run: error: {exc}; not starting", file=sys.stderr)
+        return ExitCode.CONFIG
     app.serve()
     result = app.shutdown()
     if result.stuck:
@@ -145,8 +163,74 @@ def run(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def child_command(args: argparse.Namespace, status_addr: str | None) -> list[str]:
+    """``sinks run`` for one member of ``--processes``: the same flags, its own address.
+
+    A password given as a flag reaches the children through their environment, so it
+    never shows in a process listing.
+    """
+    command = [sys.executable, "-m", "engine.cli.main", "run", "--dir", args.dir]
+    for flag, value in (
+        ("--env", args.env),
+        ("--kurrentdb", args.kurrentdb),
+        ("--log-format", args.log_format),
+        ("--shutdown-timeout", str(args.shutdown_timeout)),
+        ("--status-addr", status_addr or "off"),
+        ("--group", args.group),
+        ("--group-bootstrap", args.group_bootstrap),
+        ("--group-security-protocol", args.group_security_protocol),
+        ("--group-sasl-mechanism", args.group_sasl_mechanism),
+        ("--group-username", args.group_username),
+        ("--group-ca-file", args.group_ca_file),
+        ("--group-session-timeout-ms", args.group_session_timeout_ms),
+        ("--processes", "1"),
+    ):
+        if value not in (None, ""):
+            command += [flag, value]
+    for item in args.set or ():
+        command += ["--set", item]
+    return command
+
+
+def _run_processes(args: argparse.Namespace, options: EngineOptions, count: int) -> int:
+    from engine.adapters.kafka.group import check_reachable
+    from engine.cluster.options import ENV
+    from engine.cluster.processes import ProcessGroup
+    from engine.errors import TemporaryError
+
+    assert options.cluster is not None
+    try:
+        check_reachable(options.cluster.connection, timeout=10.0)
+    except TemporaryError as exc:
+        print(f"sinks run: error: {exc}; not starting", file=sys.stderr)
+        return ExitCode.CONFIG
+    env = dict(os.environ)
+    if args.group_password:
+        env[ENV["group_password"]] = args.group_password
+    parent = ProcessGroup(
+        lambda _index, addr: child_command(args, addr),
+        count,
+        status_addr=options.status_addr,
+        shutdown_timeout=options.shutdown_timeout,
+        env=env,
+    )
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: parent.request_stop())
+        signal.signal(signal.SIGHUP, lambda *_: parent.signal_all(signal.SIGHUP))
+    return parent.run()
+
+
 def _install_signals(app: EngineApp) -> None:
+    import faulthandler
+
     from engine.supervisor.watcher import install_sighup
+
+    # `kill -USR1 <pid>` writes every thread's stack to stderr: the first thing to
+    # look at when a process does not stop.
+    if sys.__stderr__ is not None:
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # stderr with no file
+            faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
 
     def on_stop(_signum: int, _frame: FrameType | None) -> None:
         app.request_stop()

@@ -39,24 +39,33 @@ def _cell(value: Any) -> str:
     return "-" if value is None or value == "" else str(value)
 
 
+def _owner(owner: Mapping[str, Any] | None) -> str:
+    if not owner:
+        return "-"
+    return f"{owner.get('host') or '?'}/{owner.get('pid') or '?'}"
+
+
 def format_table(sinks: Sequence[Mapping[str, Any]]) -> str:
-    rows = [COLUMNS]
+    """One line per sink; an OWNER column (host/pid) when an engine runs as a group."""
+    grouped = any(s.get("owner") for s in sinks)
+    columns = (*COLUMNS[:-1], "OWNER", COLUMNS[-1]) if grouped else COLUMNS
+    rows: list[tuple[str, ...]] = [columns]
     for s in sinks:
         error = _cell(s.get("last_error")).replace("\n", " ")
         if len(error) > MAX_ERROR:
             error = error[: MAX_ERROR - 3] + "..."
-        rows.append(
-            (
-                _cell(s.get("name")),
-                _cell(s.get("state")),
-                _cell(s.get("delivered")),
-                _cell(s.get("failed")),
-                _cell(s.get("last_delivered_position")),
-                _cell(s.get("lag")),
-                error,
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS) - 1)]
+        cells = [
+            _cell(s.get("name")),
+            _cell(s.get("state")),
+            _cell(s.get("delivered")),
+            _cell(s.get("failed")),
+            _cell(s.get("last_delivered_position")),
+            _cell(s.get("lag")),
+        ]
+        if grouped:
+            cells.append(_owner(s.get("owner")))
+        rows.append((*cells, error))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(columns) - 1)]
     lines = []
     for row in rows:
         cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
@@ -75,6 +84,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(body, indent=1))
         return ExitCode.OK
     print(format_table(body.get("sinks", [])))
+    group = body.get("group")
+    if group:
+        member = group.get("member") or {}
+        print(
+            f"group {group.get('name')}: {len(group.get('members') or [])} member(s), "
+            f"generation {_cell(group.get('generation'))}; this member "
+            f"{_owner(member)} owns {group.get('sinks_owned', 0)} sink(s)"
+        )
     reload = body.get("last_reload") or {}
     for line in reload.get("issues", []):
         print(line)

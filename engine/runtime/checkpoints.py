@@ -3,7 +3,9 @@
 Each sink has one stream, ``$connectors/<sink-name>/checkpoints``. Every commit
 appends one small JSON event ``{"logPosition": P, "streamRevision": R}`` with the
 expected version of the previous one, so two processes running the same sink
-cannot silently overwrite each other; ``$maxCount`` keeps the stream short.
+cannot silently overwrite each other: the one that finds the stream moved stops
+with ``AnotherWriter`` ("another engine is writing the checkpoints of sink X");
+``$maxCount`` keeps the stream short.
 ``logPosition`` null means "from the very beginning" (written by a reset to
 earliest). A sink resumes strictly after the stored position.
 
@@ -21,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.adapters.kurrentdb import KurrentClient, encode_json
-from engine.errors import EngineError, PermanentError
+from engine.errors import EngineError, PermanentError, WrongExpectedVersion
 from engine.runtime.tracker import Position
 from engine.settings import InitialPosition, SinkSettings
 
@@ -62,11 +64,16 @@ def _encode(checkpoint: Checkpoint) -> bytes:
     )
 
 
+class AnotherWriter(PermanentError):
+    """The checkpoint stream moved under this sink: another copy of it is running."""
+
+
 class CheckpointStore:
     """Reads and appends one sink's checkpoints (expected-version appends)."""
 
     def __init__(self, client: KurrentClient, sink_name: str, *, max_count: int = MAX_COUNT):
         self._client = client
+        self.sink_name = sink_name
         self.stream = checkpoint_stream(sink_name)
         self._max_count = max_count
         self._version: int | None = None
@@ -86,9 +93,22 @@ class CheckpointStore:
         if not self._loaded:
             self.load()
         first = self._version is None
-        self._version = self._client.append(
-            self.stream, CHECKPOINT_EVENT_TYPE, _encode(checkpoint), expected_version=self._version
-        )
+        try:
+            self._version = self._client.append(
+                self.stream,
+                CHECKPOINT_EVENT_TYPE,
+                _encode(checkpoint),
+                expected_version=self._version,
+            )
+        except WrongExpectedVersion as exc:
+            # Only a second copy of this sink writes here: two standalone engines on
+            # one folder, or a member that kept running after its sink moved.
+            raise AnotherWriter(
+                f"another engine is writing the checkpoints of sink {self.sink_name} "
+                f"({self.stream} moved past version "
+                f"{'none' if self._version is None else self._version}); this copy stops "
+                "so that the sink is not delivered twice"
+            ) from exc
         if first:
             self._client.set_max_count(self.stream, self._max_count)
 

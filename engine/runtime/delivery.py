@@ -16,14 +16,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from engine.adapters.kafka import KafkaProducer
+from engine.adapters.kafka import Fenced, KafkaProducer
 from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.model import Message
 from engine.runtime.tracker import DeliveryTracker, Failure, Position
+from engine.runtime.transactions import (
+    DEFAULT_MAX_AGE_S,
+    TRANSACTION_TIMEOUT_MS,
+    TransactionLog,
+)
 from engine.settings import SinkSettings
 
 _POLL_EVERY = 512  # produce calls between two non-blocking polls
@@ -46,10 +52,24 @@ class DeliveryPipeline:
         client_id: str = "kafka-sink",
         capacity: int = 50_000,
         producer_extra: Mapping[str, Any] | None = None,
+        transactional_id: str | None = None,
+        transaction_max_age_s: float = DEFAULT_MAX_AGE_S,
     ) -> None:
         self.settings = settings
         self._client_id = client_id
+        self._capacity = capacity
         self._extra = dict(producer_extra or {})
+        # Cluster mode: a transactional producer, so that a newer owner fences this one.
+        self.txn: TransactionLog | None = None
+        if transactional_id is not None:
+            self.txn = TransactionLog(transaction_max_age_s)
+            self._extra["transactional.id"] = transactional_id
+            self._extra["transaction.timeout.ms"] = TRANSACTION_TIMEOUT_MS
+            # Transactions need the idempotent producer, whatever waitForBrokerAck says.
+            self._extra["acks"] = "all"
+            self._extra["enable.idempotence"] = True
+        self._txn_failure: Failure | None = None
+        self._counts = (0, 0)  # delivered and retired by trackers replaced after an abort
         self.tracker = DeliveryTracker(capacity)
         self.producer = self._new_producer()
         self._since_poll = 0
@@ -87,6 +107,8 @@ class DeliveryPipeline:
 
     @property
     def failure(self) -> Failure | None:
+        if self._txn_failure is not None:
+            return self._txn_failure
         failure = self.tracker.failure
         if failure is not None:
             return failure
@@ -109,12 +131,12 @@ class DeliveryPipeline:
     @property
     def delivered(self) -> int:
         """Messages confirmed by the broker (re-sends count again)."""
-        return self.tracker.delivered
+        return self._counts[0] + self.tracker.delivered
 
     @property
     def retired(self) -> int:
         """Records that left the window confirmed, messages or not."""
-        return self.tracker.retired
+        return self._counts[1] + self.tracker.retired
 
     def take_latencies(self) -> list[float]:
         """Produce→confirm latencies (seconds) since the last call."""
@@ -122,6 +144,9 @@ class DeliveryPipeline:
 
     @property
     def confirmed(self) -> Position | None:
+        """What may be checkpointed: confirmed, and with transactions also committed."""
+        if self.txn is not None:
+            return self.txn.committed
         return self.tracker.confirmed
 
     def send(self, message: Message, position: int, revision: int | None = None) -> None:
@@ -129,6 +154,11 @@ class DeliveryPipeline:
         if tracker.full:
             while tracker.full and tracker.failure is None:
                 self.poll(0.05)
+        txn = self.txn
+        if txn is not None:
+            if not txn.open:
+                self._begin(txn)
+            txn.note(message, position, revision)
         self.producer.produce(message, tracker.begin(message, position, revision))
         self._since_poll += 1
         if self._since_poll >= _POLL_EVERY:
@@ -138,11 +168,64 @@ class DeliveryPipeline:
 
     def skip(self, position: int, revision: int | None = None) -> None:
         """A record (or server marker) that needs no message."""
+        if self.txn is not None:
+            self.txn.note(None, position, revision)
         self.tracker.begin(None, position, revision)
+
+    # -- transactions (cluster mode) -------------------------------------------------
+
+    def _begin(self, txn: TransactionLog) -> None:
+        if not txn.initialised:
+            self.producer.init_transactions(30.0)  # fences older producers of this sink
+            txn.initialised = True
+        self.producer.begin_transaction()
+        txn.began()
+
+    def checkpointable(self, *, final: bool) -> Position | None:
+        """What a checkpoint may hold now; commits the open transaction first.
+
+        On a final commit (the sink is ending anyway) a fenced producer only means
+        nothing more is committed.
+        """
+        try:
+            self.commit_transaction()
+        except Fenced:
+            if not final:
+                raise
+        return self.confirmed
+
+    def commit_transaction(self) -> None:
+        """Commit the open transaction, if any.
+
+        ``Fenced`` propagates (the sink must stop); any other failure becomes the
+        pipeline's ``failure``, which ``recover`` handles by aborting and sending
+        the transaction again.
+        """
+        txn = self.txn
+        if txn is None or self.failure is not None:
+            return
+        if not txn.open:
+            if self.tracker.in_flight == 0:
+                txn.committed_now()  # only skipped records since the last commit
+            return
+        try:
+            self.producer.commit_transaction(30.0)
+        except Fenced:
+            raise
+        except EngineError as exc:
+            self._txn_failure = Failure(txn.first, exc)
+            self.failing = True
+            return
+        txn.committed_now()
+        # The commit flushed every message; serve their reports so counts are current.
+        while self.tracker.in_flight and self.producer.poll(0.05):
+            pass
 
     def poll(self, timeout: float = 0.0) -> None:
         self.producer.poll(timeout)
         self._purge_after_failure()
+        if self.txn is not None and self.txn.due():
+            self.commit_transaction()
 
     def settle(self, should_stop: Callable[[], bool], limit_s: float | None = None) -> bool:
         """Serve reports until none is outstanding; False if stopped or out of time."""
@@ -170,6 +253,8 @@ class DeliveryPipeline:
             return True
         settings = self.settings
         self._purge_after_failure()
+        if isinstance(failure.error, Fenced):
+            raise failure.error  # another owner runs the sink now: stop, never retry
         if not isinstance(failure.error, TemporaryError):
             raise DeliveryFailed(failure, "not a transient error")
         if not settings.resilience_enabled:
@@ -185,6 +270,9 @@ class DeliveryPipeline:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
         self._retries += 1
         self._retry_at = failure.position
+        if self.txn is not None:
+            self._resend_transaction(self.txn)
+            return True
         old = self.producer
         self.producer = self._new_producer()
         old.close(0)
@@ -198,6 +286,25 @@ class DeliveryPipeline:
                 self.resent += 1
                 self.send(message, position, revision)
         return True
+
+    def _resend_transaction(self, txn: TransactionLog) -> None:
+        """Abort the failed transaction and send all of it again, in read order."""
+        with contextlib.suppress(EngineError):
+            self.producer.abort_transaction(10.0)
+        old = self.producer
+        self._counts = (self.delivered, self.retired)
+        self.tracker = DeliveryTracker(self._capacity)  # the old one's tokens die with `old`
+        self.producer = self._new_producer()
+        old.close(0)
+        self._txn_failure = None
+        self._purge = False
+        self.failing = False
+        for message, position, revision in txn.take_for_resend():
+            if message is None:
+                self.skip(position, revision)
+            else:
+                self.resent += 1
+                self.send(message, position, revision)
 
     def note_progress(self) -> None:
         """Reset the retry count once the window moved past a recovered failure."""

@@ -45,6 +45,7 @@ from engine.runtime.checkpoints import CheckpointStore, CommitPolicy, Committer,
 from engine.runtime.delivery import DeliveryPipeline
 from engine.runtime.reader import END, SubscriptionReader
 from engine.runtime.tracker import Position
+from engine.runtime.transactions import transactional_id
 from engine.runtime.worker_api import (
     Connections,
     Reporter,
@@ -108,11 +109,13 @@ class SinkWorker:
         self._initial_position = settings.initial_position
         self._mapper = Mapper(self.name, settings)
         self._plan = self._mapper.plan
+        prefix = self._connections.transactional_prefix
         self._pipeline = DeliveryPipeline(
             settings,
             client_id=SINK_CLIENT_PREFIX + self.name,
             capacity=self._capacity,
             producer_extra=self._producer_overrides,
+            transactional_id=None if prefix is None else transactional_id(prefix, self.name),
         )
         self._client = KurrentClient(self._connections.kurrentdb_url)  # checks the URL only
         self._policy = CommitPolicy.from_settings(settings)
@@ -168,9 +171,6 @@ class SinkWorker:
             self._changed.notify_all()
         self._listener.on_state(self.name, state, reason)
 
-    def _stopping(self) -> bool:
-        return self._stop.is_set()
-
     def _sleep(self, seconds: float) -> None:
         if self._stop.wait(seconds):
             raise _Stopped
@@ -182,7 +182,7 @@ class SinkWorker:
         try:
             self._resume_from(client)
             attempt = 0
-            while not self._stopping():
+            while not self._stop.is_set():
                 began = time.monotonic()
                 try:
                     self._subscribe_and_pump(client)
@@ -190,7 +190,7 @@ class SinkWorker:
                     if time.monotonic() - began > _STEADY_S:
                         attempt = 0  # a new outage after a good run starts the backoff over
                     self._drop_reader()
-                    self._pipeline.settle(self._stopping)
+                    self._pipeline.settle(self._stop.is_set)
                     self._report()
                     self._commit(final=True)
                     self._back_off(exc, attempt)
@@ -253,7 +253,7 @@ class SinkWorker:
         items = reader.items
         stream_sink = self._plan.stream_name is not None
         while True:
-            if self._stopping():
+            if self._stop.is_set():
                 raise _Stopped
             if pipeline.failure is not None:
                 self._recover_delivery(pipeline)
@@ -302,7 +302,7 @@ class SinkWorker:
                     reader.wait(_BUSY_WAIT_S, batch=_MAP_BATCH)
                 else:  # idle: any record ends the nap
                     reader.wait(min(_IDLE_WAIT_S, max(_BUSY_WAIT_S, self._policy.seconds_left())))
-            pipeline.poll(0)
+            pipeline.poll(0)  # and commits a transaction that is due (cluster mode)
             pipeline.note_progress()
             self._report()
             if self._policy.due():
@@ -317,7 +317,7 @@ class SinkWorker:
         if isinstance(failure.error, TemporaryError):
             reason = f"retrying delivery from position {failure.position}: {failure.error}"
             self._set_state(SinkState.BACKOFF, reason)
-        if not pipeline.recover(self._stopping):
+        if not pipeline.recover(self._stop.is_set):
             raise _Stopped
         self._set_state(SinkState.RUNNING, None)
 
@@ -365,7 +365,8 @@ class SinkWorker:
         """Store the confirmed position if it moved (see ``Committer.commit``)."""
         pipeline = self._pipeline
         assert pipeline is not None and self._committer is not None
-        problem = self._committer.commit(pipeline.confirmed, pipeline.in_flight, final=final)
+        position = pipeline.checkpointable(final=final)
+        problem = self._committer.commit(position, pipeline.in_flight, final=final)
         if problem is not None:
             self._last_error = problem
 
@@ -384,6 +385,7 @@ class SinkWorker:
         # Whatever was confirmed before the failure may still be committed: it
         # never passes the failed event.
         self._wind_down(5.0)
+        self._last_error = str(exc)  # the failure, not a note of the final commit's
         self._set_state(SinkState.FAILED, str(exc))
 
     def _wind_down(self, limit_s: float) -> None:

@@ -29,6 +29,9 @@ class SinkState(enum.Enum):
 @dataclass(frozen=True)
 class Connections:
     kurrentdb_url: str = DEFAULT_KURRENTDB_URL
+    # Cluster mode: every sink produces in transactions with the id <prefix><sink>, so
+    # that the member that takes a sink over fences the one that had it.
+    transactional_prefix: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,21 +15,26 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.config.source import ConfigSource, Poll
 from engine.constants import DEFAULT_KURRENTDB_URL, DEFAULT_SINKS_DIR, DEFAULT_STATUS_ADDR
+from engine.model import SinkDefinition
 from engine.supervisor.logs import EventLog
 from engine.supervisor.metrics import EngineMetrics
 from engine.supervisor.reload import Reloader
-from engine.supervisor.results import ReloadResult, ShutdownResult, StartFailure
+from engine.supervisor.results import Applied, ReloadResult, ShutdownResult, StartFailure
 from engine.supervisor.status import HeadPoller, StatusServer, kurrentdb_head_reader
 from engine.supervisor.watcher import ReloadQueue, Watcher
 
 if TYPE_CHECKING:
+    from engine.cluster.membership import Membership
+    from engine.cluster.options import ClusterOptions
+    from engine.cluster.scope import OwnedScope
+    from engine.cluster.view import GroupView
     from engine.supervisor.supervisor import Supervisor, WorkerFactory
 
 
@@ -45,6 +50,7 @@ class EngineOptions:
     watch: bool = True
     extra_watch_paths: tuple[Path, ...] = ()
     head_interval: float = 5.0
+    cluster: ClusterOptions | None = None  # None: standalone
 
 
 class EngineApp:
@@ -54,6 +60,7 @@ class EngineApp:
         log: EventLog | None = None,
         worker_factory: WorkerFactory | None = None,
     ) -> None:
+        from engine.cluster.naming import transactional_prefix
         from engine.runtime.worker_api import Connections
         from engine.supervisor.supervisor import Supervisor
 
@@ -63,11 +70,17 @@ class EngineApp:
         self.queue = ReloadQueue()
         self.reloaded = threading.Condition()
         self.reload_count = 0
+        self._scope: OwnedScope | None = None
         self.source = ConfigSource(
             options.sinks_dir, env=options.env, overrides=dict(options.overrides) or None
         )
         self.supervisor: Supervisor = Supervisor(
-            Connections(kurrentdb_url=options.kurrentdb_url),
+            Connections(
+                kurrentdb_url=options.kurrentdb_url,
+                transactional_prefix=(
+                    None if options.cluster is None else transactional_prefix(options.cluster.group)
+                ),
+            ),
             listener=self.metrics,
             worker_factory=worker_factory,
             log=self.log,
@@ -76,11 +89,32 @@ class EngineApp:
             on_start_failure=self._start_failed,
             issues_of=self.source.issue_lines,
         )
+        self.membership: Membership | None = None
+        self.group_view: GroupView | None = None
+        apply: Callable[[Mapping[str, SinkDefinition]], Applied] = self.supervisor.apply
+        if options.cluster is not None:
+            apply = self._join(options.cluster)
         self.reloader = Reloader(
-            self.source, self.supervisor, log=self.log, on_reload=self._reloaded
+            self.source, self.supervisor, log=self.log, on_reload=self._reloaded, apply=apply
         )
+        if self.membership is not None and self._scope is not None:
+            from engine.cluster.view import GroupView
+
+            self.group_view = GroupView(self.reloader, self._scope, self.membership)
         self.status: StatusServer | None = None
         self.watcher: Watcher | None = None
+
+    def _join(self, cluster: ClusterOptions) -> Callable[[Mapping[str, SinkDefinition]], Applied]:
+        """Cluster mode: the supervisor runs only the sinks the group gives this member."""
+        from engine.cluster.membership import Membership
+        from engine.cluster.metrics import GroupCollector
+        from engine.cluster.scope import OwnedScope
+
+        self._scope = OwnedScope(self.supervisor.apply)
+        self.membership = Membership(cluster.connection, cluster.group, self._scope, log=self.log)
+        self._scope.attach(self.membership)
+        self.metrics.registry.register(GroupCollector(self.membership))
+        return self._scope.apply
 
     def load(self) -> Poll:
         """The first poll of the source: check ``poll.result.ok`` before ``start``."""
@@ -104,8 +138,21 @@ class EngineApp:
         o = self.options
         if o.status_addr:
             head = HeadPoller(kurrentdb_head_reader(o.kurrentdb_url), o.head_interval)
-            self.status = StatusServer(self.reloader, self.metrics, o.status_addr, head)
+            view = self.group_view
+            self.status = StatusServer(
+                view or self.reloader,
+                self.metrics,
+                o.status_addr,
+                head,
+                group=view.group_json if view is not None else None,
+            )
             self.status.start()  # before the sinks: readiness is visible while they start
+        if self.membership is not None:
+            # Join before the first apply: that apply creates the control topics, and
+            # ownership arrives through the group from then on.
+            self.membership.start()
+            if self.group_view is not None:
+                self.group_view.start()
         result = self.reloader.reload(poll)
         if o.watch:
             self.watcher = Watcher([o.sinks_dir, *o.extra_watch_paths], self.queue)
@@ -138,6 +185,12 @@ class EngineApp:
     def shutdown(self) -> ShutdownResult:
         if self.watcher is not None:
             self.watcher.stop()
+        if self.membership is not None:
+            # Leaving the group stops every owned sink (revoke) before the group
+            # hands them to the other members.
+            self.membership.stop(timeout=self.options.shutdown_timeout + 15.0)
+        if self.group_view is not None:
+            self.group_view.stop()
         result = self.supervisor.shutdown(self.options.shutdown_timeout)
         if self.status is not None:
             self.status.stop()

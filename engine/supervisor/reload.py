@@ -4,8 +4,9 @@
 desired (per-file last good, rejections, duplicate names); the supervisor makes the
 workers match; start failures flow back to the source through the supervisor's
 ``on_start_failure`` callback, so the source holds a file on its restored
-definitions until the file changes. ``select`` narrows the desired set before the
-supervisor sees it (identity by default; a cluster keeps the sinks it owns).
+definitions until the file changes. ``apply`` is what hands the desired set to the
+workers: the supervisor's own ``apply`` standalone; in cluster mode
+``engine.cluster.scope.OwnedScope.apply``, which keeps the sinks this member owns.
 
 Guarantees:
 
@@ -26,7 +27,7 @@ from engine.supervisor.logs import EventLog
 from engine.supervisor.results import Applied, ReloadOutcome, ReloadResult, SinkView
 from engine.supervisor.supervisor import Supervisor
 
-Selector = Callable[[Mapping[str, SinkDefinition]], Mapping[str, SinkDefinition]]
+Apply = Callable[[Mapping[str, SinkDefinition]], Applied]
 
 
 class Reloader:
@@ -37,13 +38,13 @@ class Reloader:
         *,
         log: EventLog | None = None,
         on_reload: Callable[[ReloadResult], None] | None = None,
-        select: Selector | None = None,
+        apply: Apply | None = None,
     ) -> None:
         self.source = source
         self.supervisor = supervisor
         self._log = log or EventLog.quiet()
         self._on_reload = on_reload
-        self._select = select or (lambda desired: desired)
+        self._apply = apply or supervisor.apply
         self.last_reload: ReloadResult | None = None
 
     def views(self) -> list[SinkView]:
@@ -57,7 +58,7 @@ class Reloader:
         for verdict in poll.files:
             if verdict.newly_rejected:
                 self._log.file_rejected(verdict.path, verdict.diagnostics)
-        applied = self.supervisor.apply(self._select(poll.desired))
+        applied = self._apply(poll.desired)
         result = reload_result(poll, applied, time.monotonic() - started)
         self.last_reload = result
         self._log.reload_done(result)

@@ -105,6 +105,10 @@ class SinkView:
     restarts: int = 0  # how many times a reload replaced this sink's worker
     caught_up: bool = False  # live, nothing waiting or in flight (see SinkWorker.status)
     extra: dict[str, Any] = field(default_factory=dict)
+    # Cluster mode: the member that runs the sink, and whether that is this process
+    # (readiness counts only local sinks). Standalone: no owner, always local.
+    owner: dict[str, Any] | None = None
+    local: bool = True
 
     @classmethod
     def of_status(
@@ -155,6 +159,7 @@ class SinkView:
             "last_error": self.last_error,
             "issues": list(self.issues),
             "restarts": self.restarts,
+            "owner": self.owner,
         }
 
 

@@ -2,13 +2,16 @@
 
 Endpoints (JSON unless said otherwise):
 
-* ``GET /sinks``: every sink's view plus the last reload result.
+* ``GET /sinks``: every sink's view plus the last reload result; in cluster mode
+  every sink of the group, each with its ``owner`` (member id, host, pid), and a
+  ``group`` object (name, this member, generation, rebalances).
 * ``GET /sinks/<name>``: one sink: state, definition digest, source file, last
   delivered position, lag to the head of ``$all``, ``caught_up``, delivered/failed counts, last
   error, the issues of its file while that file is rejected, and the last reload
   result with its issues as compiler-style lines. 404 for an unknown name.
 * ``GET /healthz``: 200 while the process serves requests.
-* ``GET /readyz``: 200 when every enabled sink is RUNNING, else 503 with the
+* ``GET /readyz``: 200 when every enabled sink this process runs is RUNNING (in
+  cluster mode a member that owns nothing is ready), else 503 with the
   sinks that are not.
 * ``GET /metrics``: Prometheus text format.
 
@@ -103,10 +106,12 @@ class StatusServer:
         metrics: EngineMetrics | None = None,
         addr: str = DEFAULT_STATUS_ADDR,
         head: HeadPoller | None = None,
+        group: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.source = source
         self.metrics = metrics
         self.head = head
+        self.group = group
         host, port = parse_addr(addr)
         server = self
 
@@ -165,7 +170,9 @@ class StatusServer:
         if path == "/healthz":
             return _json(200, {"status": "ok"})
         if path == "/readyz":
-            views = [v for v in self.source.views() if v.enabled]
+            # Only what this process runs decides its readiness (in cluster mode the
+            # other members' sinks are listed too).
+            views = [v for v in self.source.views() if v.enabled and v.local]
             waiting = {v.name: v.state for v in views if v.state != "RUNNING"}
             code = 503 if waiting else 200
             return _json(code, {"ready": not waiting, "sinks": len(views), "not_running": waiting})
@@ -182,6 +189,7 @@ class StatusServer:
                     "head_position": head,
                     "head_error": self.head.error if self.head is not None else None,
                     "last_reload": _reload(self.source.last_reload),
+                    "group": self.group() if self.group is not None else None,
                 },
             )
         if path.startswith("/sinks/"):

@@ -12,7 +12,13 @@ from esdbclient import NewEvent, StreamState
 from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker, head_position
 from engine.errors import PermanentError, TemporaryError
 from engine.model import Record
-from engine.runtime.checkpoints import Checkpoint, CheckpointStore, checkpoint_stream, reset
+from engine.runtime.checkpoints import (
+    AnotherWriter,
+    Checkpoint,
+    CheckpointStore,
+    checkpoint_stream,
+    reset,
+)
 from engine.runtime.tracker import Position
 
 pytestmark = pytest.mark.integration
@@ -176,8 +182,14 @@ def test_checkpoint_store_appends_with_expected_version(kurrentdb) -> None:  # t
         other = CheckpointStore(client, sink)
         other.load()
         store.save(Checkpoint(Position(30)))
-        with pytest.raises(PermanentError, match="was written by someone else"):
+        with pytest.raises(AnotherWriter) as caught:
             other.save(Checkpoint(Position(25)))
+        assert isinstance(caught.value, PermanentError)
+        assert str(caught.value) == (
+            f"another engine is writing the checkpoints of sink {sink} "
+            f"($connectors/{sink}/checkpoints moved past version 1); this copy stops so "
+            "that the sink is not delivered twice"
+        )
     finally:
         client.close()
 

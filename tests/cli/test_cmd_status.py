@@ -76,3 +76,54 @@ def test_no_engine_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
         port = s.getsockname()[1]
     assert main(["status", "--addr", f"127.0.0.1:{port}"]) == 1
     assert f"no engine answers at 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_a_group_member_adds_an_owner_column_and_the_group_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    views = [
+        SinkView(
+            "a", "RUNNING", None, "d1", "f", True, delivered=5, owner={"host": "m1", "pid": 11}
+        ),
+        SinkView(
+            "b", "REMOTE", None, "d2", "f", True, owner={"host": "m2", "pid": 22}, local=False
+        ),
+        SinkView("c", "UNASSIGNED", None, "d3", "f", True, local=False),
+    ]
+    group = {
+        "name": "prod",
+        "generation": 7,
+        "member": {"host": "m1", "pid": 11},
+        "sinks_owned": 1,
+        "members": [{"member_id": "x"}, {"member_id": "y"}],
+    }
+    server = StatusServer(Source(views), None, "127.0.0.1:0", group=lambda: group)
+    server.start()
+    try:
+        assert main(["status", "--addr", server.address]) == 0
+    finally:
+        server.stop()
+    assert capsys.readouterr().out.splitlines() == [
+        "NAME  STATE       DELIVERED  FAILED  POSITION  LAG  OWNER  LAST ERROR",
+        "a     RUNNING     5          0       -         -    m1/11  -",
+        "b     REMOTE      0          0       -         -    m2/22  -",
+        "c     UNASSIGNED  0          0       -         -    -      -",
+        "group prod: 2 member(s), generation 7; this member m1/11 owns 1 sink(s)",
+    ]
+
+
+def test_readiness_counts_only_the_sinks_this_member_runs() -> None:
+    views = [
+        SinkView("a", "RUNNING", None, "d1", "f", True),
+        SinkView("b", "REMOTE", None, "d2", "f", True, local=False),
+    ]
+    server = StatusServer(Source(views), None, "127.0.0.1:0")
+    server.start()
+    try:
+        code, body, _ = server.respond("/readyz")
+        assert code == 200 and b'"not_running": {}' in body
+        views.append(SinkView("c", "STARTING", None, "d3", "f", True))
+        code, body, _ = server.respond("/readyz")
+        assert code == 503 and b'"c": "STARTING"' in body
+    finally:
+        server.stop()

@@ -1,0 +1,1 @@
+"""Cluster mode: engine processes sharing the sinks through a Kafka consumer group."""
