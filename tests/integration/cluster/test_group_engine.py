@@ -265,3 +265,41 @@ def test_an_unreachable_coordination_cluster_is_refused_at_start_naming_it(
         "sinks run: error: coordination cluster 127.0.0.1:9 (Plaintext) cannot be reached: "
     )
     assert done.stderr.splitlines()[-1].endswith("; not starting")
+
+
+def test_a_lost_coordination_cluster_stops_the_sinks_after_the_session_then_they_come_back(
+    folder: Path,
+    kafka_broker: Any,
+    kurrentdb_process: Any,
+    members: list[GroupEngine],
+    tmp_path: Path,
+) -> None:
+    if kafka_broker.external:
+        pytest.skip("needs a second local broker to stop and start")
+    from engine.testbed.kafka import KafkaBroker
+
+    coordination = KafkaBroker(tmp_path / "coordination")
+    coordination.start()
+    try:
+        fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 2)
+        member = GroupEngine(fleet, "--group-bootstrap", coordination.bootstrap())
+        members.append(member)
+        wait_split([member], fleet.sinks, {2}, timeout=60)
+
+        coordination.stop()
+        stopped_at = time.monotonic()
+        while member.running() and time.monotonic() - stopped_at < 30:
+            time.sleep(0.2)
+        held = time.monotonic() - stopped_at
+        assert member.running() == set() and member.alive()
+        # Kept until its session would have expired, not a moment after the outage.
+        assert held >= (SESSION_MS - SESSION_MS // 5) / 1000 - 1
+        lost = [line for line in member.log_lines() if line.get("event") == "cluster.lost"]
+        # librdkafka's own session check or the member's lease, whichever notices first
+        why = lost[0]["why"] if lost else ""
+        assert "session expired" in why or "out of reach" in why
+
+        coordination.start()
+        wait_split([member], fleet.sinks, {2}, timeout=90)
+    finally:
+        coordination.stop()
