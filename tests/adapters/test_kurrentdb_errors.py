@@ -1,12 +1,12 @@
-"""esdbclient exceptions become TemporaryError or PermanentError."""
+"""Client-library exceptions become TemporaryError or PermanentError (either library)."""
 
 from __future__ import annotations
 
 import pytest
-from esdbclient import exceptions as esdb
 
-from engine.adapters.kurrentdb import KurrentClient, translate
+from engine.adapters.kurrentdb import LIBRARY, KurrentClient, translate
 from engine.errors import PermanentError, TemporaryError
+from tests.fixtures.kurrentdb_library import errors as esdb
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,9 @@ def test_other_failures_are_permanent(exc: BaseException) -> None:
 
 def test_exact_text() -> None:
     error = translate(esdb.ServiceUnavailable("connection refused"), "subscribing")
-    assert str(error) == "kurrentdb: subscribing: ServiceUnavailable: connection refused"
+    # The text names the library's own class; kurrentdbclient appends "Error".
+    name = "ServiceUnavailable" if LIBRARY == "esdbclient" else "ServiceUnavailableError"
+    assert str(error) == f"kurrentdb: subscribing: {name}: connection refused"
 
 
 def test_invalid_connection_string_is_permanent() -> None:

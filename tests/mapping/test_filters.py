@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from esdbclient.client import DEFAULT_EXCLUDE_FILTER
-from esdbclient.common import construct_filter_exclude_regex, construct_filter_include_regex
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -19,6 +17,11 @@ from engine.mapping.filters import (
     exclude_regex,
     include_regex,
     plan_subscription,
+)
+from tests.fixtures.kurrentdb_library import (
+    DEFAULT_EXCLUDE_FILTER,
+    construct_filter_exclude_regex,
+    construct_filter_include_regex,
 )
 from tests.mapping.helpers import settings
 
