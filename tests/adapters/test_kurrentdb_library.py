@@ -12,6 +12,7 @@ from engine.adapters.kurrentdb import LIBRARY
 from engine.adapters.kurrentdb_library import chosen_library, installed
 from engine.constants import KURRENTDB_CLIENT_VARIABLE, KURRENTDB_CLIENTS
 from engine.errors import PermanentError
+from tests.adapters.test_kurrentdb_adapter import Plan
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 MISSING = [library for library in KURRENTDB_CLIENTS if not installed(library)]
@@ -70,3 +71,23 @@ def test_sinks_run_refuses_a_client_that_is_not_installed(tmp_path: Path) -> Non
         f"sinks run: error: SINKS_KURRENTDB_CLIENT={MISSING[0]}: {MISSING[0]} is not "
         "installed here (see README, 'Running against real servers')"
     ]
+
+
+@pytest.mark.integration
+def test_both_speed_hooks_exist_in_the_library(kurrentdb) -> None:  # type: ignore[no-untyped-def]
+    """The fast path rests on two private names of the library: the channel factory
+    that ``SingleThreadedClient`` overrides and the one-reply read the subscription
+    iterates. If a release renamed either, reads would fall back to the slow path
+    without failing, so this test fails instead."""
+    adapter = sys.modules["engine.adapters.kurrentdb"]
+    base = adapter.SingleThreadedClient.__mro__[1]
+    assert callable(getattr(base, "_construct_esdb_connection", None))
+    client = adapter.KurrentClient(kurrentdb.url)
+    try:
+        channel = client._client._connection._grpc_channel
+        assert channel._single_threaded_unary_stream is True  # grpc's flag for the option
+        subscription = client.subscribe(Plan(), from_end=True)
+        assert callable(getattr(subscription._inner, "_get_next_read_resp", None))
+        subscription.stop()
+    finally:
+        client.close()
