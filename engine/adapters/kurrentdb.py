@@ -97,7 +97,20 @@ def translate(exc: BaseException, doing: str) -> EngineError:
     text = f"kurrentdb: {doing}: {type(exc).__name__}: {detail}"
     if isinstance(exc, _TEMPORARY) and not isinstance(exc, _PERMANENT_FIRST):
         return TemporaryError(text)
+    if _unavailable_underneath(exc):
+        return TemporaryError(text)
     return PermanentError(text)
+
+
+def _unavailable_underneath(exc: BaseException) -> bool:
+    """kurrentdbclient turns a gRPC error that carries a rich status it does not know
+    into its base class, even when the status code says the server is unavailable or
+    slow (esdbclient always reads the code). The gRPC error is its cause on reads and
+    its context elsewhere (raised ``from None``, which hides it but keeps it)."""
+    cause = exc.__cause__ or exc.__context__
+    if not isinstance(cause, grpc.RpcError) or not callable(getattr(cause, "code", None)):
+        return False
+    return cause.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 @dataclass(frozen=True, slots=True)
