@@ -7,7 +7,7 @@ The package is laid out along the path a sink definition travels:
 * ``engine.mapping``  - pure functions from a KurrentDB record to a Kafka message
   (filters, partition keys, headers, transformer).
 * ``engine.adapters`` - the only modules that import the client libraries
-  (``kurrentdb`` → esdbclient, ``kafka`` → confluent_kafka).
+  (``kurrentdb`` → esdbclient or kurrentdbclient, ``kafka`` → confluent_kafka).
 * ``engine.runtime``  - one sink: worker thread, delivery tracking, checkpoints.
 * ``engine.supervisor`` - many sinks: plan, supervisor, watcher, status and metrics.
 * ``engine.cli``      - the ``sinks`` command.

@@ -9,6 +9,10 @@ from __future__ import annotations
 # Where the engine looks for KurrentDB when no --kurrentdb / $KURRENTDB_URL is given.
 DEFAULT_KURRENTDB_URL = "esdb://localhost:2113?Tls=false"
 KURRENTDB_URL_VARIABLE = "KURRENTDB_URL"
+# The KurrentDB client libraries the engine can read through, the default first, and the
+# variable that picks one (unset: the first of them that is installed).
+KURRENTDB_CLIENTS = ("esdbclient", "kurrentdbclient")
+KURRENTDB_CLIENT_VARIABLE = "SINKS_KURRENTDB_CLIENT"
 
 # The ports `sinks sandbox start` gives the local Kafka broker and KurrentDB-protocol server.
 SANDBOX_KAFKA_PORT = 9092

@@ -1,7 +1,7 @@
 """Architecture contracts: which modules may import the two client libraries.
 
 import-linter reads the contracts from pyproject.toml; this test fails when a module
-outside ``engine.adapters`` starts importing esdbclient or confluent_kafka.
+outside ``engine.adapters`` starts importing a KurrentDB client library or confluent_kafka.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def test_client_libraries_are_imported_only_by_their_adapters() -> None:
 def test_cli_import_is_cold() -> None:
     code = (
         "import sys, engine.cli.main as m; m.build_parser();"
-        "bad=[n for n in ('confluent_kafka','esdbclient','grpc') if n in sys.modules];"
+        "libs=('confluent_kafka','esdbclient','kurrentdbclient','grpc');"
+        "bad=[n for n in libs if n in sys.modules];"
         "print(','.join(bad))"
     )
     result = subprocess.run(

@@ -1,4 +1,10 @@
-"""The engine's only door to KurrentDB (through esdbclient).
+"""The engine's only door to KurrentDB, through esdbclient or kurrentdbclient.
+
+Which of the two is decided once, at import (``engine.adapters.kurrentdb_library``):
+kurrentdbclient is a fork of esdbclient with the same client API, the same v1 protocol
+messages and the same channel-construction hook; mostly its exception classes are
+renamed (``ServiceUnavailable`` → ``ServiceUnavailableError``, ...). Both are named
+below and everything after that is shared, so the two behave alike here.
 
 What this module guarantees:
 
@@ -16,9 +22,10 @@ What this module guarantees:
   the fault tests): a dead or restarted server surfaces as ``ServiceUnavailable``
   while iterating, ``stop()`` from another thread ends the iteration quietly,
   even while the subscription waits for live events.
-* Every esdbclient exception leaves as ``TemporaryError`` (server unreachable,
+* Every client exception leaves as ``TemporaryError`` (server unreachable,
   deadline exceeded, connection dropped: worth a resubscribe) or
-  ``PermanentError`` (access denied, bad request, wrong expected version, ...).
+  ``PermanentError`` (access denied, bad request, wrong expected version, ...); the
+  text names the client's own exception class.
 """
 
 from __future__ import annotations
@@ -31,35 +38,79 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import grpc.experimental
-from esdbclient import EventStoreDBClient, NewEvent, StreamState
-from esdbclient import exceptions as esdb_errors
 
+from engine.adapters.kurrentdb_library import chosen_library
 from engine.errors import EngineError, PermanentError, TemporaryError, WrongExpectedVersion
 from engine.model import Record
 
 if TYPE_CHECKING:
     from engine.mapping.filters import SubscriptionPlan
 
-_TEMPORARY = (
-    esdb_errors.ServiceUnavailable,
-    esdb_errors.DeadlineExceeded,
-    esdb_errors.AbortedByServer,
-    esdb_errors.CancelledByClient,
-    esdb_errors.NodeIsNotLeader,
-    esdb_errors.DiscoveryFailed,
-    esdb_errors.MaximumSubscriptionsReached,
-    ConnectionError,
-    TimeoutError,
-)
+LIBRARY = chosen_library()
+
+if LIBRARY == "esdbclient":
+    from esdbclient import EventStoreDBClient as _LibraryClient
+    from esdbclient import NewEvent, StreamState
+    from esdbclient import exceptions as _e
+
+    _ClientException: type[Exception] = _e.EventStoreDBClientException
+    _CancelledByClient: type[Exception] = _e.CancelledByClient
+    _NotFound: type[Exception] = _e.NotFound
+    _WrongCurrentVersion: type[Exception] = _e.WrongCurrentVersion
+    _TEMPORARY_CLIENT: tuple[type[Exception], ...] = (
+        _e.ServiceUnavailable,
+        _e.DeadlineExceeded,
+        _e.AbortedByServer,
+        _e.CancelledByClient,
+        _e.NodeIsNotLeader,
+        _e.DiscoveryFailed,
+        _e.MaximumSubscriptionsReached,
+    )
+    _PERMANENT_FIRST: tuple[type[Exception], ...] = ()
+else:
+    from kurrentdbclient import KurrentDBClient as _LibraryClient  # type: ignore[no-redef]
+    from kurrentdbclient import NewEvent, StreamState  # type: ignore[no-redef]
+    from kurrentdbclient import exceptions as _k
+
+    _ClientException = _k.KurrentDBClientError
+    _CancelledByClient = _k.CancelledByClientError
+    _NotFound = _k.NotFoundError
+    _WrongCurrentVersion = _k.WrongCurrentVersionError
+    _TEMPORARY_CLIENT = (
+        _k.ServiceUnavailableError,
+        _k.DeadlineExceededError,
+        _k.AbortedByServerError,
+        _k.CancelledByClientError,
+        _k.NodeIsNotLeaderError,
+        _k.DiscoveryFailedError,
+        _k.MaximumSubscriptionsReachedError,
+    )
+    # Multi-stream append refusals, filed under AbortedByServerError: not for retrying.
+    _PERMANENT_FIRST = (_k.TransactionMaxSizeExceededError, _k.MultiAppendToSameStreamError)
+
+_TEMPORARY = (*_TEMPORARY_CLIENT, ConnectionError, TimeoutError)
 
 
 def translate(exc: BaseException, doing: str) -> EngineError:
-    """The engine error for one esdbclient (or socket) exception."""
+    """The engine error for one client-library (or socket) exception."""
     detail = str(exc) or type(exc).__name__
     text = f"kurrentdb: {doing}: {type(exc).__name__}: {detail}"
-    if isinstance(exc, _TEMPORARY):
+    if isinstance(exc, _TEMPORARY) and not isinstance(exc, _PERMANENT_FIRST):
+        return TemporaryError(text)
+    if _unavailable_underneath(exc):
         return TemporaryError(text)
     return PermanentError(text)
+
+
+def _unavailable_underneath(exc: BaseException) -> bool:
+    """kurrentdbclient turns a gRPC error that carries a rich status it does not know
+    into its base class, even when the status code says the server is unavailable or
+    slow (esdbclient always reads the code). The gRPC error is its cause on reads and
+    its context elsewhere (raised ``from None``, which hides it but keeps it)."""
+    cause = exc.__cause__ or exc.__context__
+    if not isinstance(cause, grpc.RpcError) or not callable(getattr(cause, "code", None)):
+        return False
+    return cause.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +140,9 @@ class StoredEvent:
 class Subscription:
     """An iterator over one catch-up subscription; ``stop()`` works from any thread.
 
-    Replies are taken from esdbclient's subscription one by one (so its error
+    Replies are taken from the client's subscription one by one (so its error
     translation applies) and turned into ``Record`` values here, straight from the
-    protocol message: esdbclient's own conversion builds a ``UUID``, a ``datetime``
+    protocol message: the client's own conversion builds a ``UUID``, a ``datetime``
     and a ``RecordedEvent`` per event that a sink would only turn back into a
     string and milliseconds (about a third of the reading cost per event).
     """
@@ -103,13 +154,13 @@ class Subscription:
     def __iter__(self) -> Iterator[Record | PositionMarker | CaughtUp]:
         try:
             next_reply = getattr(self._inner, "_get_next_read_resp", None)
-            if next_reply is None:  # an esdbclient without it: its own conversion
+            if next_reply is None:  # a client without it: its own conversion
                 yield from self._converted()
                 return
             while True:
                 try:
                     reply = next_reply()
-                except esdb_errors.CancelledByClient:
+                except _CancelledByClient:
                     return  # stop() was called
                 except BaseException:
                     self.stop()
@@ -124,8 +175,8 @@ class Subscription:
                 elif content == "caught_up":
                     yield CAUGHT_UP
                 elif content == "stream_not_found":
-                    raise esdb_errors.NotFound(f"stream not found: {self._description}")
-        except esdb_errors.EventStoreDBClientException as exc:
+                    raise _NotFound(f"stream not found: {self._description}")
+        except _ClientException as exc:
             raise translate(exc, f"reading {self._description}") from exc
         except Exception as exc:  # grpc surfaces a dead channel in several shapes
             raise translate(exc, f"reading {self._description}") from exc
@@ -160,9 +211,9 @@ def _record(read_event: Any) -> Record | None:
     event = read_event.event
     event_id = event.id.string
     if not event_id:
-        return None  # esdbclient skips these too (seen when resolving deleted links)
+        return None  # both clients skip these too (seen when resolving deleted links)
     if len(event_id) != 36 or not event_id.islower():
-        event_id = str(uuid.UUID(event_id))  # the canonical spelling, as esdbclient gives
+        event_id = str(uuid.UUID(event_id))  # the canonical spelling, as the clients give
     metadata = event.metadata
     try:
         created_ms = int(metadata["created"]) // 10_000  # 100 ns ticks since 1970
@@ -188,9 +239,10 @@ def _record(read_event: Any) -> Record | None:
 _SINGLE_THREADED_READS = ((grpc.experimental.ChannelOptions.SingleThreadedUnaryStream, 1),)
 
 
-class SingleThreadedClient(EventStoreDBClient):
-    """esdbclient's client whose every channel (first connect, reconnects, discovery)
-    carries the single-threaded streaming option. The benchmarks use it raw too."""
+class SingleThreadedClient(_LibraryClient):
+    """The library's client whose every channel (first connect, reconnects, discovery)
+    carries the single-threaded streaming option. Both libraries open every channel
+    through ``_construct_esdb_connection``. The benchmarks use it raw too."""
 
     def _construct_esdb_connection(self, grpc_target: str, grpc_options: Any = ()) -> Any:
         return super()._construct_esdb_connection(
@@ -205,7 +257,7 @@ class KurrentClient:
         self.url = url
         try:
             self._client = SingleThreadedClient(uri=url)
-        except esdb_errors.EventStoreDBClientException as exc:
+        except _ClientException as exc:
             raise translate(exc, f"connecting to {url}") from exc
         except ValueError as exc:
             raise PermanentError(f"kurrentdb: invalid connection string {url!r}: {exc}") from exc
@@ -246,7 +298,7 @@ class KurrentClient:
                 include_caught_up=True,
             )
             return Subscription(inner, "$all")
-        except esdb_errors.EventStoreDBClientException as exc:
+        except _ClientException as exc:
             raise translate(exc, "subscribing") from exc
         except Exception as exc:
             raise translate(exc, "subscribing") from exc
@@ -255,9 +307,9 @@ class KurrentClient:
         """The last event of ``stream``, or None when the stream does not exist."""
         try:
             events = self._client.get_stream(stream, backwards=True, limit=1)
-        except esdb_errors.NotFound:
+        except _NotFound:
             return None
-        except esdb_errors.EventStoreDBClientException as exc:
+        except _ClientException as exc:
             raise translate(exc, f"reading {stream!r}") from exc
         if not events:
             return None
@@ -280,14 +332,27 @@ class KurrentClient:
                 current_version=current,
                 events=[NewEvent(type=event_type, data=data)],
             )
-        except esdb_errors.WrongCurrentVersion as exc:
+        except _WrongCurrentVersion as exc:
             raise WrongExpectedVersion(
                 f"kurrentdb: {stream!r} was written by someone else (expected version "
                 f"{'none' if expected_version is None else expected_version}): {exc}"
             ) from exc
-        except esdb_errors.EventStoreDBClientException as exc:
+        except _ClientException as exc:
             raise translate(exc, f"appending to {stream!r}") from exc
         return 0 if expected_version is None else expected_version + 1
+
+    def append_any(self, stream: str, events: list[tuple[str, bytes, bytes]]) -> int:
+        """Append ``(event_type, json_data, json_metadata)`` events at any version.
+
+        Returns the commit position of the last one (the test bed's sample events).
+        """
+        try:
+            new = [NewEvent(type=t, data=d, metadata=m) for t, d, m in events]
+            return int(
+                self._client.append_to_stream(stream, current_version=StreamState.ANY, events=new)
+            )
+        except _ClientException as exc:
+            raise translate(exc, f"appending to {stream!r}") from exc
 
     def set_max_count(self, stream: str, max_count: int) -> None:
         """Keep only the last ``max_count`` events of ``stream`` (``$maxCount`` metadata)."""
@@ -297,14 +362,14 @@ class KurrentClient:
                 return
             metadata = dict(metadata, **{"$maxCount": max_count})
             self._client.set_stream_metadata(stream, metadata=metadata)
-        except esdb_errors.EventStoreDBClientException as exc:
+        except _ClientException as exc:
             raise translate(exc, f"setting $maxCount on {stream!r}") from exc
 
     def head_position(self) -> int:
         """Commit position of the last event in $all (system events included); 0 if empty."""
         try:
             return int(self._client.get_commit_position(filter_exclude=()))
-        except esdb_errors.EventStoreDBClientException as exc:
+        except _ClientException as exc:
             raise translate(exc, "reading the head of $all") from exc
 
     def stream_revision(self, stream: str) -> int | None:

@@ -30,6 +30,8 @@ from engine.constants import (
     DEFAULT_SINKS_DIR,
     DEFAULT_STATUS_ADDR,
     ENV_VARIABLE,
+    KURRENTDB_CLIENT_VARIABLE,
+    KURRENTDB_CLIENTS,
     KURRENTDB_URL_VARIABLE,
 )
 from engine.exitcodes import ExitCode
@@ -82,6 +84,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="status/metrics HTTP address (default %(default)s; 'off' disables it)",
     )
     p.add_argument("--kurrentdb", help="KurrentDB URL (default: $KURRENTDB_URL or localhost)")
+    p.add_argument(
+        "--kurrentdb-client",
+        choices=KURRENTDB_CLIENTS,
+        help=f"client library to read KurrentDB with (default: ${KURRENTDB_CLIENT_VARIABLE}, "
+        f"else {KURRENTDB_CLIENTS[0]} if installed, else {KURRENTDB_CLIENTS[1]}; "
+        f"{KURRENTDB_CLIENTS[1]} lives in a virtualenv of its own, see the README)",
+    )
     p.add_argument("--log-format", choices=("text", "json"), default="text")
     p.add_argument(
         "--shutdown-timeout",
@@ -96,7 +105,31 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(handler=run)
 
 
+def choose_client(flag: str | None) -> str:
+    """Settle the KurrentDB client library before anything imports the adapter: the
+    flag goes into the environment, where the adapter (and every --processes child)
+    reads it. PermanentError when the choice is not installed."""
+    from engine.adapters.kurrentdb_library import chosen_library
+    from engine.errors import PermanentError
+
+    if flag:
+        os.environ[KURRENTDB_CLIENT_VARIABLE] = flag
+    library = chosen_library()
+    loaded = sys.modules.get("engine.adapters.kurrentdb")  # already chosen in this process
+    if loaded is not None and library != loaded.LIBRARY:
+        raise PermanentError(f"{loaded.LIBRARY} is already in use in this process, not {library}")
+    return library
+
+
 def run(args: argparse.Namespace) -> int:
+    from engine.errors import PermanentError
+
+    try:
+        choose_client(args.kurrentdb_client)
+    except PermanentError as exc:
+        print(f"sinks run: error: {exc}", file=sys.stderr)
+        return ExitCode.CONFIG
+
     from engine.cluster.options import OptionError, from_args
     from engine.errors import EngineError, TemporaryError
     from engine.runtime.gc_tuning import tune_collector
@@ -173,6 +206,7 @@ def child_command(args: argparse.Namespace, status_addr: str | None) -> list[str
     for flag, value in (
         ("--env", args.env),
         ("--kurrentdb", args.kurrentdb),
+        ("--kurrentdb-client", args.kurrentdb_client),
         ("--log-format", args.log_format),
         ("--shutdown-timeout", str(args.shutdown_timeout)),
         ("--status-addr", status_addr or "off"),

@@ -13,11 +13,9 @@ import uuid
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
-from esdbclient import EventStoreDBClient, NewEvent, StreamState
-from esdbclient import exceptions as esdb_errors
 
 from engine.adapters.kafka import ReadBack, classify
-from engine.adapters.kurrentdb import translate
+from engine.adapters.kurrentdb import KurrentClient
 from engine.errors import EngineError, PermanentError
 
 
@@ -26,12 +24,9 @@ def append_events(url: str, stream: str, events: list[tuple[str, bytes, bytes]])
 
     Returns the commit position of the last one.
     """
-    client = EventStoreDBClient(uri=url)
+    client = KurrentClient(url)
     try:
-        new = [NewEvent(type=t, data=d, metadata=m) for t, d, m in events]
-        return int(client.append_to_stream(stream, current_version=StreamState.ANY, events=new))
-    except esdb_errors.EventStoreDBClientException as exc:
-        raise translate(exc, f"appending to {stream!r}") from exc
+        return client.append_any(stream, events)
     finally:
         client.close()
 

@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from esdbclient import NewEvent, StreamState
 
 from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker, head_position
 from engine.errors import PermanentError, TemporaryError
@@ -20,6 +19,7 @@ from engine.runtime.checkpoints import (
     reset,
 )
 from engine.runtime.tracker import Position
+from tests.fixtures.kurrentdb_library import NewEvent, StreamState
 
 pytestmark = pytest.mark.integration
 

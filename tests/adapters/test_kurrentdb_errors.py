@@ -1,12 +1,14 @@
-"""esdbclient exceptions become TemporaryError or PermanentError."""
+"""Client-library exceptions become TemporaryError or PermanentError (either library)."""
 
 from __future__ import annotations
 
+import grpc
 import pytest
-from esdbclient import exceptions as esdb
 
-from engine.adapters.kurrentdb import KurrentClient, translate
+from engine.adapters.kurrentdb import LIBRARY, KurrentClient, translate
 from engine.errors import PermanentError, TemporaryError
+from tests.fixtures.kurrentdb_library import ClientError
+from tests.fixtures.kurrentdb_library import errors as esdb
 
 
 @pytest.mark.parametrize(
@@ -45,7 +47,35 @@ def test_other_failures_are_permanent(exc: BaseException) -> None:
 
 def test_exact_text() -> None:
     error = translate(esdb.ServiceUnavailable("connection refused"), "subscribing")
-    assert str(error) == "kurrentdb: subscribing: ServiceUnavailable: connection refused"
+    # The text names the library's own class; kurrentdbclient appends "Error".
+    name = "ServiceUnavailable" if LIBRARY == "esdbclient" else "ServiceUnavailableError"
+    assert str(error) == f"kurrentdb: subscribing: {name}: connection refused"
+
+
+class _Call(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+
+@pytest.mark.parametrize("chained", ["__cause__", "__context__"])
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        (grpc.StatusCode.UNAVAILABLE, TemporaryError),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, TemporaryError),
+        (grpc.StatusCode.PERMISSION_DENIED, PermanentError),
+    ],
+)
+def test_the_base_class_over_a_grpc_error_follows_its_status_code(
+    code: grpc.StatusCode, kind: type[Exception], chained: str
+) -> None:
+    # What kurrentdbclient raises for a rich status whose details it does not know.
+    exc = ClientError("status with unknown details")
+    setattr(exc, chained, _Call(code))
+    assert type(translate(exc, "reading $all")) is kind
 
 
 def test_invalid_connection_string_is_permanent() -> None:

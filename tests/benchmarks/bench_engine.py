@@ -42,11 +42,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from esdbclient import EventStoreDBClient, NewEvent, StreamState  # noqa: E402
-
 from engine.config.source import ConfigSource  # noqa: E402
 from engine.supervisor.app import EngineApp, EngineOptions  # noqa: E402
 from engine.testbed.standin import StandInProcess  # noqa: E402
+from tests.fixtures.kurrentdb_library import Client, NewEvent, StreamState  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -104,7 +103,7 @@ def reload_latency(url: str, bootstrap: str, sinks: int, rounds: int) -> dict[st
     app.start(first)
     serving = threading.Thread(target=app.serve, daemon=True)
     serving.start()
-    client = EventStoreDBClient(uri=url)
+    client = Client(uri=url)
     stop = threading.Event()
 
     def feed() -> None:  # keep events flowing into the measured sink's streams
@@ -252,7 +251,7 @@ def idle_cpu(url: str, bootstrap: str, seconds: float) -> dict[str, Any]:
 
 def rss_with_kafka_away(url: str, events: int, seconds: float) -> dict[str, Any]:
     run = uuid.uuid4().hex[:6]
-    client = EventStoreDBClient(uri=url)
+    client = Client(uri=url)
     payload = (
         b'{"order":"00000001","amount":12.5,"currency":"EUR","customer":"c-0042","x":"'
         + b"y" * 90

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Producer
-from esdbclient import EventStoreDBClient, NewEvent, StreamState
 
 from engine.adapters.kafka import producer_config
 from engine.adapters.kurrentdb import SingleThreadedClient
@@ -49,6 +48,7 @@ from engine.runtime.worker import SinkWorker
 from engine.runtime.worker_api import Connections, SinkState
 from engine.settings import SinkSettings
 from tests.benchmarks.harness import Comparison, Services, emit, services, timed
+from tests.fixtures.kurrentdb_library import LIBRARY, Client, NewEvent, StreamState
 
 KEYS = 8
 MAP_BATCH = 256  # as the worker maps
@@ -190,7 +190,7 @@ def map_only(mapper: Mapper, records: list[Record]) -> None:
 
 
 def load_events(url: str, prefix: str, count: int) -> None:
-    client = EventStoreDBClient(url)
+    client = Client(url)
     try:
         batch = 500
         for start in range(0, count, batch):
@@ -205,7 +205,7 @@ def load_events(url: str, prefix: str, count: int) -> None:
         client.close()
 
 
-def _subscribe_raw(client: EventStoreDBClient, settings: SinkSettings) -> Any:
+def _subscribe_raw(client: Client, settings: SinkSettings) -> Any:
     plan = plan_subscription(settings)
     return client.subscribe_to_all(
         filter_include=plan.filter_include,
@@ -215,9 +215,7 @@ def _subscribe_raw(client: EventStoreDBClient, settings: SinkSettings) -> Any:
     )
 
 
-def e2e_reader(
-    client_class: type[EventStoreDBClient], url: str, settings: SinkSettings, count: int
-) -> None:
+def e2e_reader(client_class: type[Client], url: str, settings: SinkSettings, count: int) -> None:
     """A raw esdbclient ``subscribe_to_all`` loop that only counts the events."""
     client = client_class(url)
     try:
@@ -343,7 +341,7 @@ def bench_e2e(svc: Services, count: int, rounds: int) -> dict[str, Any]:
     }
     actions: dict[str, Callable[[], None]] = {
         "engine": lambda: e2e_engine(url, canonical, count),
-        "raw_default_reader": lambda: e2e_reader(EventStoreDBClient, url, settings, count),
+        "raw_default_reader": lambda: e2e_reader(Client, url, settings, count),
         "raw_fast_reader": lambda: e2e_reader(SingleThreadedClient, url, settings, count),
         "raw_pipeline": lambda: e2e_raw_pipeline(url, settings, count),
     }
@@ -391,6 +389,7 @@ def main() -> None:
     with services(with_kurrentdb=not args.skip_e2e) as svc:
         document: dict[str, Any] = {"benchmark": "bench_sink", "services": svc.notes}
         document["gc"] = "default" if args.default_gc else "engine (sinks run) settings"
+        document["kurrentdb_client"] = LIBRARY
         document["hot_path"] = bench_hot(svc, args.events, args.rounds)
         if not args.skip_e2e:
             document["end_to_end"] = bench_e2e(svc, args.e2e_events, args.rounds)

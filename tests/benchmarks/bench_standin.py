@@ -22,9 +22,15 @@ import time
 from typing import Any
 
 import grpc
-from esdbclient import EventStoreDBClient, NewEvent, StreamState
-from esdbclient.events import CaughtUp
-from esdbclient.protos.Grpc import shared_pb2, streams_pb2
+
+from tests.fixtures.kurrentdb_library import (
+    CaughtUp,
+    Client,
+    NewEvent,
+    StreamState,
+    shared_pb2,
+    streams_pb2,
+)
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -40,7 +46,7 @@ PAYLOAD = (
 TARGET_RATIO = 0.5
 
 
-def populate(client: EventStoreDBClient, events: int, batch: int = 1000) -> None:
+def populate(client: Client, events: int, batch: int = 1000) -> None:
     written = 0
     stream = 0
     while written < events:
@@ -99,7 +105,7 @@ def raw_reader(url_target: str) -> int:
     return count
 
 
-def esdbclient_reader(client: EventStoreDBClient) -> int:
+def esdbclient_reader(client: Client) -> int:
     count = 0
     subscription = client.subscribe_to_all(include_caught_up=True)
     for event in subscription:
@@ -112,7 +118,7 @@ def esdbclient_reader(client: EventStoreDBClient) -> int:
 
 def run_transport(transport: str, events: int, rounds: int) -> dict[str, Any]:
     with StandInProcess(transport=transport) as standin:
-        client = EventStoreDBClient(standin.url)
+        client = Client(standin.url)
         started = time.perf_counter()
         populate(client, events)
         populate_s = time.perf_counter() - started

@@ -150,7 +150,8 @@ def test_cli_modules_import_no_client_library() -> None:
         "import engine.cli.main, engine.cli.cmd_render, engine.cli.cmd_validate, "
         "engine.cli.cmd_diff\n"
         "engine.cli.main.build_parser()\n"
-        "print(sorted(n for n in ('confluent_kafka', 'esdbclient', 'grpc') if n in sys.modules))"
+        "libraries = ('confluent_kafka', 'esdbclient', 'kurrentdbclient', 'grpc')\n"
+        "print(sorted(n for n in libraries if n in sys.modules))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60

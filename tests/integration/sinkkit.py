@@ -10,11 +10,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from esdbclient import EventStoreDBClient, NewEvent, StreamState
-
 from engine.model import SinkDefinition
 from engine.runtime.worker import SinkWorker
 from engine.runtime.worker_api import Connections, SinkState, WorkerStatus
+from tests.fixtures.kurrentdb_library import Client, NewEvent, StreamState
 
 KEYED = {"partitionKeyExtraction:enabled": True, "partitionKeyExtraction:source": "StreamSuffix"}
 
@@ -62,7 +61,7 @@ def event(
 
 
 def append_numbered(
-    client: EventStoreDBClient,
+    client: Client,
     sink: str,
     count: int,
     *,
@@ -94,7 +93,7 @@ def append_numbered(
     return positions
 
 
-def _append_retrying(client: EventStoreDBClient, stream: str, events: list[NewEvent]) -> int:
+def _append_retrying(client: Client, stream: str, events: list[NewEvent]) -> int:
     # The server may be restarting under a fault test: keep trying the same events
     # (same ids) until the append is acknowledged.
     deadline = time.monotonic() + 120
@@ -112,9 +111,7 @@ def _append_retrying(client: EventStoreDBClient, stream: str, events: list[NewEv
 class Appender(threading.Thread):
     """Appends numbered events in the background at a steady rate."""
 
-    def __init__(
-        self, client: EventStoreDBClient, sink: str, count: int, rate: float, keys: int = 4
-    ):
+    def __init__(self, client: Client, sink: str, count: int, rate: float, keys: int = 4):
         super().__init__(daemon=True)
         self.client, self.sink, self.count, self.rate, self.keys = client, sink, count, rate, keys
         self.error: BaseException | None = None

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from esdbclient import NewEvent, StreamState
 
 from engine.runtime.checkpoints import checkpoint_stream
 from engine.supervisor.app import EngineApp, EngineOptions
 from engine.supervisor.results import ReloadResult
+from tests.fixtures.kurrentdb_library import NewEvent, StreamState
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 import pytest
-from esdbclient import StreamState
 
 from engine.adapters.kafka import KafkaProducer
 from engine.adapters.kurrentdb import KurrentClient
@@ -21,6 +20,7 @@ from engine.runtime.checkpoints import CheckpointStore
 from engine.runtime.worker import SinkWorker
 from engine.runtime.worker_api import Connections, SinkState
 from engine.settings import SinkSettings
+from tests.fixtures.kurrentdb_library import StreamState
 from tests.integration.sinkkit import (
     Recorder,
     append_numbered,

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from esdbclient import NewEvent, StreamState
 
 from engine.supervisor.app import EngineApp, EngineOptions
+from tests.fixtures.kurrentdb_library import NewEvent, StreamState
 
 pytestmark = pytest.mark.integration
 SECRET = f"tok-{uuid.uuid4().hex[:10]}"

@@ -116,9 +116,8 @@ def test_reset_writes_the_checkpoint(
 
 @pytest.mark.integration
 def test_reset_latest_is_the_default(kurrentdb, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
-    from esdbclient import NewEvent, StreamState
-
     from engine.cli.main import main
+    from tests.fixtures.kurrentdb_library import NewEvent, StreamState
 
     position = kurrentdb.client().append_to_stream(
         kurrentdb.unique("s"), current_version=StreamState.ANY, events=[NewEvent("E", b"{}")]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
-from esdbclient import EventStoreDBClient, NewEvent, StreamState
+
+from tests.fixtures.kurrentdb_library import Client, NewEvent, StreamState
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +56,7 @@ def test_sandbox_start_status_stop(sandbox_dir: Path) -> None:
     # the start command has exited; both services still answer real requests
     admin = AdminClient({"bootstrap.servers": state["kafka_bootstraps"]["PLAINTEXT"]})
     assert 1 in admin.list_topics(timeout=30).brokers
-    client = EventStoreDBClient(state["kurrentdb_url"])
+    client = Client(state["kurrentdb_url"])
     stream = f"sandbox-{uuid.uuid4().hex}"
     client.append_to_stream(
         stream, current_version=StreamState.NO_STREAM, events=[NewEvent(type="Pinged", data=b"{}")]

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import grpc
-from esdbclient.protos.Grpc import code_pb2, shared_pb2, status_pb2, streams_pb2
 from google.protobuf import any_pb2, empty_pb2
 
 from engine.testbed.standin.frames import Proposed
 from engine.testbed.standin.log import AppendOutcome, EventLog, Expected, ExpectedKind
+from engine.testbed.standin.protos import code_pb2, shared_pb2, status_pb2, streams_pb2
 
 _Message = streams_pb2.AppendReq.ProposedMessage | streams_pb2.BatchAppendReq.ProposedMessage
 

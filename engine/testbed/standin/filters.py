@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import regex
-from esdbclient.protos.Grpc import streams_pb2
+
+from engine.testbed.standin.protos import streams_pb2
 
 # KurrentDB's default checkpoint window when a request asks for the "count" window form.
 _DEFAULT_WINDOW = 32

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from esdbclient.protos.Grpc import shared_pb2, streams_pb2
+from engine.testbed.standin.protos import shared_pb2, streams_pb2
 
 _ReadEvent = streams_pb2.ReadResp.ReadEvent
 _Recorded = streams_pb2.ReadResp.ReadEvent.RecordedEvent

@@ -26,9 +26,9 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
-from esdbclient.protos.Grpc import gossip_pb2, shared_pb2, streams_pb2
 
 from engine.testbed.standin.appending import AppendHandler
+from engine.testbed.standin.protos import gossip_pb2, shared_pb2, streams_pb2
 from engine.testbed.standin.reading import ReadHandler, SubscriptionDropped
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024

@@ -231,14 +231,14 @@ def _satisfies(expected: Expected, current: int | None) -> bool:
 
 
 def _event_id(frame: bytes) -> str:
-    from esdbclient.protos.Grpc import streams_pb2
+    from engine.testbed.standin.protos import streams_pb2
 
     return str(streams_pb2.ReadResp.FromString(frame).event.event.id.string)
 
 
 def _truncation_of(frame: bytes) -> Truncation:
     """Read ``$maxCount`` / ``$tb`` from a metadata event; anything unreadable means none."""
-    from esdbclient.protos.Grpc import streams_pb2
+    from engine.testbed.standin.protos import streams_pb2
 
     data = streams_pb2.ReadResp.FromString(frame).event.event.data
     try:

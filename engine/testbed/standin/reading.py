@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Iterator
 
 import grpc
-from esdbclient.protos.Grpc import streams_pb2
 
 from engine.testbed.standin.filters import ReadFilter, compile_filter
 from engine.testbed.standin.frames import (
@@ -32,6 +31,7 @@ from engine.testbed.standin.frames import (
     stream_not_found_frame,
 )
 from engine.testbed.standin.log import EventLog
+from engine.testbed.standin.protos import streams_pb2
 
 _BACKWARDS = streams_pb2.ReadReq.Options.Backwards
 # How often an idle live subscription of the grpcio transport looks at its call.

@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from esdbclient.protos.Grpc import gossip_pb2, shared_pb2, streams_pb2
 
 from engine.testbed.standin.address import LoopbackAddress
 from engine.testbed.standin.appending import AppendHandler
 from engine.testbed.standin.h2transport import H2Server, cluster_info
 from engine.testbed.standin.log import EventLog
+from engine.testbed.standin.protos import gossip_pb2, shared_pb2, streams_pb2
 from engine.testbed.standin.reading import ReadHandler, SubscriptionControl
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024

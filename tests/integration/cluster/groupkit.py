@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from esdbclient import NewEvent, StreamState
+from tests.fixtures.kurrentdb_library import NewEvent, StreamState
 
 ROOT = Path(__file__).resolve().parents[3]
 SESSION_MS = 6000  # the broker's minimum session timeout

@@ -5,19 +5,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from esdbclient import EventStoreDBClient, NewEvent, StreamState
-from esdbclient.events import CaughtUp, Checkpoint, RecordedEvent
+from tests.fixtures.kurrentdb_library import (
+    CaughtUp,
+    Checkpoint,
+    Client,
+    NewEvent,
+    RecordedEvent,
+    StreamState,
+)
 
 
 def events(event_type: str, count: int, size: int = 16) -> list[NewEvent]:
     return [NewEvent(type=event_type, data=b"%06d" % i + b"x" * size) for i in range(count)]
 
 
-def append(client: EventStoreDBClient, stream: str, new: Iterable[NewEvent]) -> int:
+def append(client: Client, stream: str, new: Iterable[NewEvent]) -> int:
     return client.append_to_stream(stream, current_version=StreamState.ANY, events=list(new))
 
 
-def head(client: EventStoreDBClient) -> int:
+def head(client: Client) -> int:
     """Commit position of the newest event of any kind (0 on an empty log)."""
     return client.get_commit_position(filter_exclude=())
 

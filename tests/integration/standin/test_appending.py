@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from esdbclient import NewEvent, StreamState
-from esdbclient.exceptions import WrongCurrentVersion
 
+from tests.fixtures.kurrentdb_library import NewEvent, StreamState, errors
 from tests.integration.standin.helpers import append, events
 
 pytestmark = pytest.mark.integration
@@ -20,15 +19,19 @@ def test_expected_versions(kurrentdb, batch):
         new = events("OrderPlaced", 2) if batch else events("OrderPlaced", 1)[0]
         return client.append_to_stream(stream, current_version=version, events=new)
 
-    with pytest.raises(WrongCurrentVersion, match="does not exist"):
+    with pytest.raises(errors.WrongCurrentVersion, match="does not exist"):
         write(StreamState.EXISTS)
-    with pytest.raises(WrongCurrentVersion, match="does not exist"):
+    with pytest.raises(errors.WrongCurrentVersion, match="does not exist"):
         write(0)
     write(StreamState.NO_STREAM)
     last = 1 if batch else 0
-    with pytest.raises(WrongCurrentVersion, match=f"Stream position of last event is {last} "):
+    with pytest.raises(
+        errors.WrongCurrentVersion, match=f"Stream position of last event is {last} "
+    ):
         write(StreamState.NO_STREAM)
-    with pytest.raises(WrongCurrentVersion, match=f"Stream position of last event is {last} "):
+    with pytest.raises(
+        errors.WrongCurrentVersion, match=f"Stream position of last event is {last} "
+    ):
         write(last + 5)
     write(last)
     write(StreamState.EXISTS)
@@ -46,7 +49,7 @@ def test_batch_append_is_one_transaction_with_consecutive_revisions(kurrentdb):
     assert [e.id for e in got] == [e.id for e in new]
     assert [e.stream_position for e in got] == list(range(50))
     assert got[-1].commit_position == position
-    with pytest.raises(WrongCurrentVersion):
+    with pytest.raises(errors.WrongCurrentVersion):
         client.append_to_stream(stream, current_version=10, events=events("OrderPlaced", 3))
     assert len(client.get_stream(stream)) == 50
 
@@ -100,5 +103,5 @@ def test_re_appending_the_same_events_with_the_same_expected_version_is_idempote
     written = client.get_stream(stream)
     assert len(written) == (1 if first == "revision" else 0) + (3 if batch else 1)
     # Different ids at the same expected version are still a conflict.
-    with pytest.raises(WrongCurrentVersion):
+    with pytest.raises(errors.WrongCurrentVersion):
         client.append_to_stream(stream, current_version=expected, events=events("Other", 1))

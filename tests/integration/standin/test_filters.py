@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from esdbclient.protos.Grpc import shared_pb2, streams_pb2
 
+from tests.fixtures.kurrentdb_library import shared_pb2, streams_pb2
 from tests.integration.standin.helpers import append, events, head
 
 pytestmark = pytest.mark.integration

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from esdbclient import StreamState
-from esdbclient.exceptions import ServiceUnavailable
 
+from tests.fixtures.kurrentdb_library import StreamState, errors
 from tests.integration.standin.helpers import append, events
 
 pytestmark = pytest.mark.integration
@@ -65,7 +64,7 @@ def test_refused_connections_then_service_resumes(kurrentdb):
     stream = kurrentdb.unique("orders")
     append(client, stream, events("OrderPlaced", 1))
     kurrentdb.refuse_connections(1.5)
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(errors.ServiceUnavailable):
         client.get_stream(stream, timeout=5)
     time.sleep(2.0)
     # Under load the restart can take longer than the refusal window: wait for it, and
@@ -82,7 +81,7 @@ def test_refused_connections_in_the_process_variant(kurrentdb_process):
     stream = kurrentdb_process.unique("orders")
     append(client, stream, events("OrderPlaced", 1))
     kurrentdb_process.refuse_connections(1.5)
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(errors.ServiceUnavailable):
         append(client, stream, events("OrderPlaced", 1))
     time.sleep(2.0)
     # Under load the restart can take longer than the refusal window: wait for it, and

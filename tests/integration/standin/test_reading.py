@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from esdbclient import StreamState
-from esdbclient.exceptions import NotFound
 
+from tests.fixtures.kurrentdb_library import StreamState, errors
 from tests.integration.standin.helpers import append, events, head
 
 pytestmark = pytest.mark.integration
@@ -32,7 +31,7 @@ def test_stream_reads_forwards_backwards_from_revision_with_limit(kurrentdb):
 def test_reading_a_missing_stream_raises_not_found(kurrentdb):
     client = kurrentdb.client()
     stream = kurrentdb.unique("missing")
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         client.get_stream(stream)
     assert client.get_current_version(stream) is StreamState.NO_STREAM
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from esdbclient.events import CaughtUp, Checkpoint
-from esdbclient.exceptions import ServiceUnavailable
 
+from tests.fixtures.kurrentdb_library import CaughtUp, Checkpoint, errors
 from tests.integration.standin.helpers import (
     append,
     checkpoints,
@@ -148,7 +147,7 @@ def test_dropped_subscription_raises_service_unavailable_while_iterating(kurrent
     items = take(subscription, has_caught_up)
     assert len(recorded(items)) == 1
     kurrentdb.drop_subscriptions()
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(errors.ServiceUnavailable):
         next(iter(subscription))
     # The server keeps serving: a new subscription works.
     again = client.subscribe_to_stream(stream, include_caught_up=True, timeout=20)
@@ -163,7 +162,7 @@ def test_dropped_subscriptions_in_the_process_variant(kurrentdb_process):
     subscription = client.subscribe_to_all(include_caught_up=True, timeout=20)
     take(subscription, has_caught_up)
     kurrentdb_process.drop_subscriptions()
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(errors.ServiceUnavailable):
         next(iter(subscription))
 
 
