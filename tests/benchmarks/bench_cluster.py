@@ -3,10 +3,10 @@
 ``python -m tests.benchmarks.bench_cluster [--events N] [--rounds R] [--handovers K]``
 
 1. Throughput: 4 sinks, each with ``--events`` events waiting in its own streams.
-   ``sinks run --group G --processes P`` runs them until every event is delivered;
-   the rate counts from the first delivered message to the last (joining the group
-   is start-up, not throughput). P = 1 and P = 2 alternate for ``--rounds`` rounds,
-   each round with new sink names (so each reads from the start again). The baseline
+   ``sinks run --group G --processes P`` runs them until every event is in the topic;
+   the rate counts from the first message to the last. The members join first and
+   the sink files appear afterwards, so no sink moves while it is measured. P = 1 and
+   P = 2 alternate for ``--rounds`` rounds, each round with new sink names. The baseline
    is P = 1 in the same run; the broker and the KurrentDB-protocol server share the
    machine's cores with the engine.
 2. Hand-over: two ``sinks run --group`` members with 4 sinks. Each time one member
@@ -102,14 +102,33 @@ def delivered(addrs: list[str]) -> tuple[int, set[str]]:
     return total, running
 
 
+def in_topic(bootstrap: str, topic: str) -> int:
+    """Messages in ``topic`` (end minus start offsets of its partitions)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-count"})
+    try:
+        meta = consumer.list_topics(topic, timeout=5).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return 0
+        total = 0
+        for partition in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 5)
+            total += high - low
+        return total
+    finally:
+        consumer.close()
+
+
 def throughput(url: str, bootstrap: str, processes: int, events: int) -> dict[str, Any]:
+    """Members first, then the sinks: the group meets with no sinks, the events are
+    stored, and only then do the sink files appear (a hot reload on every member), so
+    the group assigns each sink once and none moves while the rate is measured."""
     run = uuid.uuid4().hex[:8]
     names = [f"c{run}-s{i}" for i in range(SINKS)]
+    topic = f"bench-{run}"
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         folder = Path(tmp)
-        for name in names:
-            (folder / f"{name}.yaml").write_text(sink_yaml(name, f"bench-{run}", bootstrap))
-        append(url, names, events)
         port = free_port()
         proc = engine(folder, url, bootstrap, f"b{run}", port, "--processes", str(processes))
         try:
@@ -120,11 +139,19 @@ def throughput(url: str, bootstrap: str, processes: int, events: int) -> dict[st
                 body = get(f"127.0.0.1:{port}", "/members") or {"members": []}
                 addrs = [m["status_addr"] for m in body["members"] if m["running"]]
                 time.sleep(0.1)
+            while time.monotonic() < deadline:  # every member has joined the group
+                bodies = [get(a, "/sinks") for a in addrs]
+                if all(b and b["group"] and b["group"]["member"]["member_id"] for b in bodies):
+                    break
+                time.sleep(0.1)
+            append(url, names, events)
+            for name in names:
+                (folder / f"{name}.yaml").write_text(sink_yaml(name, topic, bootstrap))
             want = events * SINKS
             first = last = None
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
-                count, _running = delivered(addrs)
+                count = in_topic(bootstrap, topic)
                 now = time.monotonic()
                 if count and first is None:
                     first = (now, count)
@@ -134,8 +161,14 @@ def throughput(url: str, bootstrap: str, processes: int, events: int) -> dict[st
                 time.sleep(0.05)
             if first is None or last is None:
                 raise RuntimeError(f"--processes {processes}: not every event was delivered")
+            split = sorted(len(delivered([a])[1]) for a in addrs)
             rate = (last[1] - first[1]) / max(1e-9, last[0] - first[0])
-            return {"processes": processes, "events": want, "events_per_s": round(rate)}
+            return {
+                "processes": processes,
+                "events": want,
+                "sinks_per_member": split,
+                "events_per_s": round(rate),
+            }
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(90)
