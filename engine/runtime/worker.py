@@ -14,7 +14,8 @@ Guarantees:
 * Transient delivery failures are retried per the ``resilience`` settings by
   re-producing everything from the first unconfirmed record; any other failure
   (or a transformer error) ends in FAILED with the reason and the position, the
-  checkpoint never passing the failed event.
+  checkpoint never passing the failed event, unless ``errors:tolerance`` skips or
+  dead-letters that poison event (``engine.runtime.errors_policy``).
 * ``status().caught_up`` is true while the subscription is live (the server said
   it caught up) and nothing read is waiting or in flight: every matching event
   stored so far has reached the broker.
@@ -43,7 +44,7 @@ from engine.mapping.pipeline import Mapper
 from engine.model import Record, SinkDefinition
 from engine.runtime.checkpoints import CheckpointStore, CommitPolicy, Committer, start_point
 from engine.runtime.delivery import DeliveryPipeline
-from engine.runtime.errors_policy import BatchSender
+from engine.runtime.errors_policy import BatchSender, PoisonPolicy
 from engine.runtime.health import SinkHealth, cause_of
 from engine.runtime.reader import END, SubscriptionReader
 from engine.runtime.tracker import Position
@@ -113,14 +114,17 @@ class SinkWorker:
         self._mapper = Mapper(self.name, settings)
         self._plan = self._mapper.plan
         prefix = self._connections.transactional_prefix
+        poison = PoisonPolicy(settings, self.name, self._health.incident)  # errors:tolerance
         self._pipeline = DeliveryPipeline(
             settings,
             client_id=SINK_CLIENT_PREFIX + self.name,
             capacity=self._capacity,
             producer_extra=self._producer_overrides,
             transactional_id=None if prefix is None else transactional_id(prefix, self.name),
+            poison=poison,
         )
-        self._sender = BatchSender(self._mapper, self._pipeline, self._plan.stream_name is not None)
+        stream_sink = self._plan.stream_name is not None
+        self._sender = BatchSender(self._mapper, self._pipeline, stream_sink, poison)
         self._client = KurrentClient(self._connections.kurrentdb_url)  # checks the URL only
         self._policy = CommitPolicy.from_settings(settings)
         stored = partial(self._listener.on_checkpoint, self.name)

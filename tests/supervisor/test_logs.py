@@ -173,6 +173,8 @@ def test_incident_lines_name_the_sink_cause_position_and_reason() -> None:
         (IncidentKind.BACKOFF, Cause.KURRENTDB, down, 100),
         (IncidentKind.LOST, Cause.KURRENTDB, down, 100),
         (IncidentKind.BACK, Cause.KURRENTDB, "kurrentdb reachable again", 100),
+        (IncidentKind.SKIPPED, Cause.DELIVERY, "kafka: MSG_SIZE_TOO_LARGE: too large", 4242),
+        (IncidentKind.DEAD_LETTERED, Cause.TRANSFORMER, "sink 'orders': boom", 4300),
     ]:
         listener.on_incident("orders", Incident(kind, cause, reason, position, 0.0))
     assert [line.split(None, 1)[1] for line in out.getvalue().splitlines()] == [
@@ -181,6 +183,10 @@ def test_incident_lines_name_the_sink_cause_position_and_reason() -> None:
         f'WARN  sink.dependency_lost name=orders cause=kurrentdb position=100 reason="{down}"',
         "INFO  sink.dependency_back name=orders cause=kurrentdb position=100 "
         'reason="kurrentdb reachable again"',
+        "WARN  sink.event_skipped name=orders cause=delivery position=4242 "
+        'reason="kafka: MSG_SIZE_TOO_LARGE: too large"',
+        "WARN  sink.event_dead_lettered name=orders cause=transformer position=4300 "
+        "reason=\"sink 'orders': boom\"",
     ]
     out = io.StringIO()
     IncidentLog(EventLog(out, "json")).on_incident(
