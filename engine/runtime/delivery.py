@@ -362,6 +362,9 @@ class DeliveryPipeline:
         confirmed = self.tracker.confirmed
         if self._retries and confirmed is not None and confirmed.log_position >= self._retry_at:
             self._retries = 0
+        alone = self._alone
+        if alone is not None and confirmed is not None and confirmed.log_position >= alone:
+            self._alone = None  # the message sent on its own went through: it was not poison
 
     def close(self, timeout: float) -> int:
         return self.producer.close(timeout)
