@@ -77,3 +77,56 @@ def test_a_transformer_failure_dead_letters_the_untransformed_event() -> None:
     assert seen == [(IncidentKind.DEAD_LETTERED, Cause.TRANSFORMER, str(error), 2208)]
     skip, _ = policy("skip")
     assert skip.record_failed(record, error) is None
+
+
+class Pipeline:
+    """Records what the sender hands on (the part of DeliveryPipeline it uses)."""
+
+    def __init__(self) -> None:
+        self.handed: list[tuple[str | None, int]] = []
+
+    def send(self, message: Message, position: int, revision: int | None = None) -> None:
+        self.handed.append((message.topic, position))
+
+    def skip(self, position: int, revision: int | None = None) -> None:
+        self.handed.append((None, position))
+
+
+@pytest.mark.parametrize("tolerance", ["fail", "skip", "deadLetter"])
+def test_a_partition_key_regex_timeout_is_a_poison_event(tolerance: str) -> None:
+    from engine.mapping.pipeline import Mapper
+    from engine.runtime.errors_policy import BatchSender
+    from tests.mapping.helpers import record
+
+    canonical = {
+        "topic": "orders",
+        "partitionKeyExtraction:enabled": True,
+        "partitionKeyExtraction:source": "Stream",
+        "partitionKeyExtraction:expression": "^(a|a)+$",  # exponential on the slow stream
+        "errors:tolerance": tolerance,
+        "errors:deadLetterTopic": "orders.dlq" if tolerance == "deadLetter" else None,
+    }
+    settings = SinkSettings.from_canonical(canonical)
+    seen: list[tuple] = []  # type: ignore[type-arg]
+    poison = PoisonPolicy(settings, "orders", lambda *a: seen.append(a))
+    mapper = Mapper("orders", settings)
+    pipeline = Pipeline()
+    sender = BatchSender(mapper, pipeline, False, poison)  # type: ignore[arg-type]
+    records = [
+        record("aaa", position=100),
+        record("a" * 36 + "b", position=200),  # the regex runs out of time on this one
+        record("aa", position=300),
+    ]
+    if tolerance == "fail":
+        with pytest.raises(TransformError, match="did not finish within"):
+            sender.send(records)
+        assert pipeline.handed == [("orders", 100)] and sender.sent == 1
+        return
+    sender.send(records)
+    middle = "orders.dlq" if tolerance == "deadLetter" else None
+    assert pipeline.handed == [("orders", 100), (middle, 200), ("orders", 300)]
+    assert sender.sent == 3 and sender.last is not None and sender.last.log_position == 300
+    [(kind, cause, reason, position)] = seen
+    assert (cause, position) == (Cause.TRANSFORMER, 200)
+    assert "did not finish within" in reason
+    assert kind is (IncidentKind.DEAD_LETTERED if middle else IncidentKind.SKIPPED)
