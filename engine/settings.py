@@ -76,6 +76,14 @@ class InitialPosition(enum.Enum):
     EARLIEST = "Earliest"
 
 
+class ErrorTolerance(enum.Enum):
+    """What a sink does with a poison event (``errors:tolerance``, this engine's own)."""
+
+    FAIL = "fail"
+    SKIP = "skip"
+    DEAD_LETTER = "deadLetter"
+
+
 class SettingsTableMismatch(EngineError):
     """The code's view of a setting disagrees with the settings tables."""
 
@@ -150,6 +158,8 @@ class SinkSettings:
     autocommit_records_threshold: int = _setting("autocommit:recordsThreshold")
     logging_enabled: bool = _setting("logging:enabled")
     headers_ignore_system: bool = _setting("headers:ignoreSystem")
+    error_tolerance: ErrorTolerance = _setting("errors:tolerance", ErrorTolerance)
+    dead_letter_topic: str | None = _setting("errors:deadLetterTopic")
 
     @classmethod
     def from_canonical(cls, settings: Mapping[str, Any]) -> SinkSettings:

@@ -20,6 +20,8 @@ once, by the check that found it). Guarantees:
   idempotent producer) is on; an enabled transformer compiles and defines
   ``transform`` in the JavaScript engine, as when the sink starts; a prefix or
   stream-name filter names at least one prefix or stream.
+* ``errors:tolerance: deadLetter`` has an ``errors:deadLetterTopic``, other than the
+  sink's own topic.
 
 Settings that have no effect in the configuration given produce warnings.
 """
@@ -288,4 +290,26 @@ def _filter_names(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Fi
         yield _error(
             "subscription:filter:expression",
             f"{expression!r} holds no stream name or prefix, only commas and spaces",
+        )
+
+
+@_rule("errors:tolerance", optional=("errors:deadLetterTopic",))
+def _dead_letter_topic(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+    topic = s.get("errors:deadLetterTopic")
+    if s["errors:tolerance"] == "deadLetter":
+        if not topic:
+            yield _error(
+                "errors:deadLetterTopic",
+                "required when errors:tolerance is deadLetter",
+                because="errors:tolerance",
+            )
+        elif topic == s.get("topic"):
+            yield _error(
+                "errors:deadLetterTopic",
+                f"{topic!r} is the sink's own topic: poison events need a topic of their own",
+            )
+    elif topic:
+        yield _warning(
+            "errors:deadLetterTopic",
+            f"has no effect: errors:tolerance is {s['errors:tolerance']}, not deadLetter",
         )

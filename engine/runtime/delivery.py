@@ -11,7 +11,13 @@
   ``transientErrorDelay``, replaces the producer and re-produces the whole
   window from the first unconfirmed record in order, so per-key order survives;
   otherwise it raises ``DeliveryFailed`` with the position that could not be
-  delivered.
+  delivered. A message the broker refused for good (``Refused``: too large, an
+  invalid record) is first sent again on its own, since the broker refuses the
+  whole batch it travelled in (the messages behind it wait in the window); refused
+  alone, it is poison: the sink fails at it, unless the sink's ``PoisonPolicy``
+  (``errors:tolerance``) takes it: then the window is sent again at once with that
+  message skipped or dead-lettered (in cluster mode: the transaction is aborted and
+  sent again the same way).
 """
 
 from __future__ import annotations
@@ -19,20 +25,25 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.adapters.kafka import Fenced, KafkaProducer
+from engine.adapters.kafka import Fenced, KafkaProducer, Refused
 from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.model import Message
 from engine.runtime.tracker import DeliveryTracker, Failure, Position
 from engine.runtime.transactions import (
     DEFAULT_MAX_AGE_S,
     TRANSACTION_TIMEOUT_MS,
+    Entry,
     TransactionLog,
 )
 from engine.settings import SinkSettings
 
+if TYPE_CHECKING:
+    from engine.runtime.errors_policy import PoisonPolicy
+
 _POLL_EVERY = 512  # produce calls between two non-blocking polls
+_ALONE_WAIT_S = 30.0  # longest wait for the reports around a message sent on its own
 
 
 class DeliveryFailed(PermanentError):
@@ -54,8 +65,10 @@ class DeliveryPipeline:
         producer_extra: Mapping[str, Any] | None = None,
         transactional_id: str | None = None,
         transaction_max_age_s: float = DEFAULT_MAX_AGE_S,
+        poison: PoisonPolicy | None = None,
     ) -> None:
         self.settings = settings
+        self.poison = poison
         self._client_id = client_id
         self._capacity = capacity
         self._extra = dict(producer_extra or {})
@@ -69,6 +82,7 @@ class DeliveryPipeline:
             self._extra["acks"] = "all"
             self._extra["enable.idempotence"] = True
         self._txn_failure: Failure | None = None
+        self._alone: int | None = None  # position of a refused message sent on its own
         self._counts = (0, 0)  # delivered and retired by trackers replaced after an abort
         self.tracker = DeliveryTracker(capacity)
         self.producer = self._new_producer()
@@ -159,7 +173,23 @@ class DeliveryPipeline:
             if not txn.open:
                 self._begin(txn)
             txn.note(message, position, revision)
-        self.producer.produce(message, tracker.begin(message, position, revision))
+        seq = tracker.begin(message, position, revision)
+        alone = position == self._alone
+        if alone:
+            self.settle(lambda: False, limit_s=_ALONE_WAIT_S)  # nothing else in its batch
+        elif self.failing and self._alone is not None:
+            return  # behind a refused probe: kept in the window, produced after recover
+        try:
+            self.producer.produce(message, seq)
+        except Refused as exc:
+            # Refused before it left (larger than the producer takes): a poison event
+            # for the policy to take, handled as a refused delivery report would be.
+            if self.poison is None or not self.poison.tolerates(exc):
+                raise
+            self._alone = position
+            self._on_error(seq, exc)
+        if alone:
+            self.settle(lambda: False, limit_s=_ALONE_WAIT_S)
         self._since_poll += 1
         if self._since_poll >= _POLL_EVERY:
             self._since_poll = 0
@@ -213,8 +243,11 @@ class DeliveryPipeline:
         except Fenced:
             raise
         except EngineError as exc:
-            self._txn_failure = Failure(txn.first, exc)
             self.failing = True
+            self.producer.poll(0.1)  # the reports of the failed transaction's messages
+            refused = self.tracker.failure
+            if refused is None or not isinstance(refused.error, Refused):
+                self._txn_failure = Failure(txn.first, exc)  # else the refusal is the failure
             return
         txn.committed_now()
         # The commit flushed every message; serve their reports so counts are current.
@@ -255,6 +288,20 @@ class DeliveryPipeline:
         self._purge_after_failure()
         if isinstance(failure.error, Fenced):
             raise failure.error  # another owner runs the sink now: stop, never retry
+        if isinstance(failure.error, Refused) and self._txn_failure is None:
+            if not self.settle(should_stop):
+                return False
+            if self._alone != failure.position:
+                # The broker refuses a whole batch for one message in it: send the window
+                # again with this message on its own, to learn whether it is the one.
+                self._alone = failure.position
+                self._resend(lambda entries: entries)
+                return True
+            self._alone = None
+            poison = self.poison
+            if poison is not None and poison.tolerates(failure.error):
+                self._resend(lambda entries: poison.replace(entries, failure))
+                return True
         if not isinstance(failure.error, TemporaryError):
             raise DeliveryFailed(failure, "not a transient error")
         if not settings.resilience_enabled:
@@ -270,24 +317,33 @@ class DeliveryPipeline:
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
         self._retries += 1
         self._retry_at = failure.position
+        self._resend(lambda entries: entries)
+        return True
+
+    def _resend(self, change: Callable[[list[Entry]], list[Entry]]) -> None:
+        """Send the window (or the aborted transaction) again in order, through ``change``."""
         if self.txn is not None:
-            self._resend_transaction(self.txn)
-            return True
+            self._resend_transaction(self.txn, change)
+            return
         old = self.producer
         self.producer = self._new_producer()
         old.close(0)
-        entries = self.tracker.rewind()
+        entries = change(self.tracker.rewind())
         self._purge = False  # set by the reports of the purge itself, not by a new failure
         self.failing = False
+        self._send_all(entries)
+
+    def _send_all(self, entries: list[Entry]) -> None:
         for message, position, revision in entries:
             if message is None:
                 self.skip(position, revision)
             else:
                 self.resent += 1
                 self.send(message, position, revision)
-        return True
 
-    def _resend_transaction(self, txn: TransactionLog) -> None:
+    def _resend_transaction(
+        self, txn: TransactionLog, change: Callable[[list[Entry]], list[Entry]]
+    ) -> None:
         """Abort the failed transaction and send all of it again, in read order."""
         with contextlib.suppress(EngineError):
             self.producer.abort_transaction(10.0)
@@ -299,18 +355,16 @@ class DeliveryPipeline:
         self._txn_failure = None
         self._purge = False
         self.failing = False
-        for message, position, revision in txn.take_for_resend():
-            if message is None:
-                self.skip(position, revision)
-            else:
-                self.resent += 1
-                self.send(message, position, revision)
+        self._send_all(change(txn.take_for_resend()))
 
     def note_progress(self) -> None:
         """Reset the retry count once the window moved past a recovered failure."""
         confirmed = self.tracker.confirmed
         if self._retries and confirmed is not None and confirmed.log_position >= self._retry_at:
             self._retries = 0
+        alone = self._alone
+        if alone is not None and confirmed is not None and confirmed.log_position >= alone:
+            self._alone = None  # the message sent on its own went through: it was not poison
 
     def close(self, timeout: float) -> int:
         return self.producer.close(timeout)

@@ -14,7 +14,8 @@ Guarantees:
 * Transient delivery failures are retried per the ``resilience`` settings by
   re-producing everything from the first unconfirmed record; any other failure
   (or a transformer error) ends in FAILED with the reason and the position, the
-  checkpoint never passing the failed event.
+  checkpoint never passing the failed event, unless ``errors:tolerance`` skips or
+  dead-letters that poison event (``engine.runtime.errors_policy``).
 * ``status().caught_up`` is true while the subscription is live (the server said
   it caught up) and nothing read is waiting or in flight: every matching event
   stored so far has reached the broker.
@@ -32,21 +33,24 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
 from engine.adapters.kafka import SINK_CLIENT_PREFIX
 from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker
 from engine.errors import EngineError, PermanentError, TemporaryError
-from engine.mapping.pipeline import Mapper, TransformError
-from engine.model import Message, Record, SinkDefinition
+from engine.mapping.pipeline import Mapper
+from engine.model import Record, SinkDefinition
 from engine.runtime.checkpoints import CheckpointStore, CommitPolicy, Committer, start_point
 from engine.runtime.delivery import DeliveryPipeline
+from engine.runtime.errors_policy import BatchSender, PoisonPolicy
+from engine.runtime.health import SinkHealth, cause_of
 from engine.runtime.reader import END, SubscriptionReader
 from engine.runtime.tracker import Position
 from engine.runtime.transactions import transactional_id
 from engine.runtime.worker_api import (
+    Cause,
     Connections,
     Reporter,
     SinkState,
@@ -89,7 +93,7 @@ class SinkWorker:
         self._capacity = capacity
         self._state = SinkState.STOPPED
         self._reason: str | None = None
-        self._last_error: str | None = None
+        self._health = SinkHealth(self.name, self._listener)
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -110,13 +114,17 @@ class SinkWorker:
         self._mapper = Mapper(self.name, settings)
         self._plan = self._mapper.plan
         prefix = self._connections.transactional_prefix
+        poison = PoisonPolicy(settings, self.name, self._health.incident)  # errors:tolerance
         self._pipeline = DeliveryPipeline(
             settings,
             client_id=SINK_CLIENT_PREFIX + self.name,
             capacity=self._capacity,
             producer_extra=self._producer_overrides,
             transactional_id=None if prefix is None else transactional_id(prefix, self.name),
+            poison=poison,
         )
+        stream_sink = self._plan.stream_name is not None
+        self._sender = BatchSender(self._mapper, self._pipeline, stream_sink, poison)
         self._client = KurrentClient(self._connections.kurrentdb_url)  # checks the URL only
         self._policy = CommitPolicy.from_settings(settings)
         stored = partial(self._listener.on_checkpoint, self.name)
@@ -140,6 +148,7 @@ class SinkWorker:
         pipeline = self._pipeline
         confirmed = pipeline.confirmed if pipeline else None
         committed = self._committer.committed if self._committer else None
+        health = self._health
         return WorkerStatus(
             name=self.name,
             state=self._state,
@@ -149,9 +158,11 @@ class SinkWorker:
             failed=pipeline.failed if pipeline else 0,
             last_delivered_position=confirmed.log_position if confirmed else None,
             checkpoint_position=committed.log_position if committed else None,
-            last_error=self._last_error,
+            last_error=health.last_error,
             definition_digest=self.definition.digest,
             caught_up=self._caught_up(),
+            last_error_at=health.last_error_at,
+            lost=tuple(c.value for c in health.lost),
         )
 
     def _caught_up(self) -> bool:
@@ -229,7 +240,8 @@ class SinkWorker:
                 attempt += 1
 
     def _back_off(self, exc: TemporaryError, attempt: int) -> None:
-        self._last_error = str(exc)
+        entering = self._state is not SinkState.BACKOFF
+        self._health.back_off(cause_of(exc), str(exc), self._position(), entering=entering)
         self._set_state(SinkState.BACKOFF, str(exc))
         self._sleep(min(0.25 * 2**attempt, _MAX_BACKOFF_S))
 
@@ -245,13 +257,13 @@ class SinkWorker:
         self._reader = reader
         reader.start()
         self._set_state(SinkState.RUNNING, None)
+        self._health.regain(Cause.KURRENTDB, self._position())
         self._pump(reader)
 
     def _pump(self, reader: SubscriptionReader) -> None:
         pipeline = self._pipeline
         assert pipeline is not None
         items = reader.items
-        stream_sink = self._plan.stream_name is not None
         while True:
             if self._stop.is_set():
                 raise _Stopped
@@ -272,11 +284,11 @@ class SinkWorker:
                         continue
                     batch.append(item)
                     if len(batch) >= _MAP_BATCH:
-                        self._map_and_send(batch, stream_sink)
+                        self._map_and_send(batch)
                         batch = []
                     continue
                 if batch:  # keep read order: records before the marker or error go first
-                    self._map_and_send(batch, stream_sink)
+                    self._map_and_send(batch)
                     batch = []
                 if item is CAUGHT_UP:
                     self._live = True
@@ -290,7 +302,7 @@ class SinkWorker:
                 else:
                     raise PermanentError(f"unexpected subscription item {item!r}")
             if batch:
-                self._map_and_send(batch, stream_sink)
+                self._map_and_send(batch)
             # The records threshold counts records whose position became checkpointable.
             retired = pipeline.retired
             self._policy.count(retired - self._retired)
@@ -304,6 +316,7 @@ class SinkWorker:
                     reader.wait(min(_IDLE_WAIT_S, max(_BUSY_WAIT_S, self._policy.seconds_left())))
             pipeline.poll(0)  # and commits a transaction that is due (cluster mode)
             pipeline.note_progress()
+            self._health.watch_kafka(pipeline, self._position())
             self._report()
             if self._policy.due():
                 self._commit(final=False)
@@ -313,45 +326,26 @@ class SinkWorker:
         failure = pipeline.failure
         assert failure is not None
         self._report()
-        self._last_error = str(failure.error)
         if isinstance(failure.error, TemporaryError):
             reason = f"retrying delivery from position {failure.position}: {failure.error}"
+            error, at = str(failure.error), failure.position
+            self._health.back_off(Cause.KAFKA, reason, at, entering=True, error=error)
             self._set_state(SinkState.BACKOFF, reason)
         if not pipeline.recover(self._stop.is_set):
             raise _Stopped
         self._set_state(SinkState.RUNNING, None)
 
-    def _map_and_send(self, records: list[Record], stream_sink: bool) -> None:
+    def _map_and_send(self, records: list[Record]) -> None:
         """Map a run of records (one transformer call for all) and produce them in order."""
-        pipeline = self._pipeline
-        assert pipeline is not None
-        failed: TransformError | None = None
+        sender = self._sender
         try:
-            messages: Sequence[Message | None] = self._mapper.map_batch(records)
-        except TransformError as exc:
-            # The records before the failing one are fine: deliver them, then fail.
-            messages, failed = exc.completed, exc
-        sent = 0
-        send, skip = pipeline.send, pipeline.skip
-        try:
-            for record, message in zip(records, messages, strict=False):
-                revision = record.stream_revision if stream_sink else None
-                if message is None:
-                    skip(record.log_position, revision)
-                else:
-                    send(message, record.log_position, revision)
-                sent += 1
+            sender.send(records)
         finally:
             # Where to resubscribe from: once per run of records, not per record (a
             # position object per event is measurable on the hot path).
-            if sent:
-                last = records[sent - 1]
-                self._read_at = Position(
-                    last.log_position, last.stream_revision if stream_sink else None
-                )
-                self.read += sent
-        if failed is not None:
-            raise failed
+            if sender.sent:
+                self._read_at = sender.last
+                self.read += sender.sent
 
     # -- bookkeeping -----------------------------------------------------------
     def _report(self) -> None:
@@ -368,7 +362,11 @@ class SinkWorker:
         position = pipeline.checkpointable(final=final)
         problem = self._committer.commit(position, pipeline.in_flight, final=final)
         if problem is not None:
-            self._last_error = problem
+            self._health.error(problem)
+
+    def _position(self) -> int | None:
+        at = self._read_at
+        return at.log_position if at is not None else None
 
     def _drop_reader(self) -> None:
         reader, self._reader = self._reader, None
@@ -381,11 +379,10 @@ class SinkWorker:
         self._set_state(SinkState.STOPPED, None)
 
     def _fail(self, exc: PermanentError) -> None:
-        self._last_error = str(exc)
         # Whatever was confirmed before the failure may still be committed: it
         # never passes the failed event.
         self._wind_down(5.0)
-        self._last_error = str(exc)  # the failure, not a note of the final commit's
+        self._health.fail(exc, self._position())
         self._set_state(SinkState.FAILED, str(exc))
 
     def _wind_down(self, limit_s: float) -> None:

@@ -17,6 +17,38 @@ from typing import Protocol
 from engine.constants import DEFAULT_KURRENTDB_URL
 
 
+class Cause(enum.Enum):
+    """What a sink's trouble came from (the ``cause`` label of the failure counters)."""
+
+    DELIVERY = "delivery"  # the broker refused a message (too large, invalid record)
+    TRANSFORMER = "transformer"  # the JavaScript transformer threw (or timed out)
+    KURRENTDB = "kurrentdb"  # the subscription or the server
+    KAFKA = "kafka"  # the brokers or the producer
+    CHECKPOINT = "checkpoint"  # reading or writing the checkpoint stream
+    FENCED = "fenced"  # another owner of the sink took over (cluster mode)
+    INTERNAL = "internal"  # a defect of the engine
+
+
+class IncidentKind(enum.Enum):
+    FAILED = "failed"  # the sink stopped for good
+    BACKOFF = "backoff"  # the sink waits and tries again
+    LOST = "dependency_lost"  # KurrentDB or the brokers cannot be reached
+    BACK = "dependency_back"  # ... and can again
+    SKIPPED = "event_skipped"  # a poison event was left out (errors:tolerance skip)
+    DEAD_LETTERED = "event_dead_lettered"  # ... or sent to the dead-letter topic
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One state change a user must know about: logged by the event log, counted by metrics."""
+
+    kind: IncidentKind
+    cause: Cause
+    reason: str
+    position: int | None  # log position the sink stood at (the failed event's, if one)
+    at: float  # wall-clock seconds
+
+
 class SinkState(enum.Enum):
     ACTIVATING = "ACTIVATING"
     RUNNING = "RUNNING"
@@ -47,6 +79,8 @@ class WorkerStatus:
     last_error: str | None
     definition_digest: str
     caught_up: bool = False
+    last_error_at: float | None = None  # wall-clock seconds of ``last_error``
+    lost: tuple[str, ...] = ()  # dependencies (Cause values) that cannot be reached now
 
 
 class WorkerListener(Protocol):
@@ -55,6 +89,7 @@ class WorkerListener(Protocol):
     def on_delivered(self, sink: str, count: int, latencies_s: Sequence[float]) -> None: ...
     def on_failed(self, sink: str, count: int) -> None: ...
     def on_checkpoint(self, sink: str, position: int) -> None: ...
+    def on_incident(self, sink: str, incident: Incident) -> None: ...
 
 
 class _Silent:
@@ -65,6 +100,38 @@ class _Silent:
     def on_delivered(self, sink: str, count: int, latencies_s: Sequence[float]) -> None: ...
     def on_failed(self, sink: str, count: int) -> None: ...
     def on_checkpoint(self, sink: str, position: int) -> None: ...
+    def on_incident(self, sink: str, incident: Incident) -> None: ...
+
+
+class Fanout:
+    """Hands every event to several listeners in turn (metrics, the event log)."""
+
+    def __init__(self, *listeners: WorkerListener) -> None:
+        self._listeners = listeners
+
+    def on_state(self, sink: str, state: SinkState, reason: str | None) -> None:
+        for listener in self._listeners:
+            listener.on_state(sink, state, reason)
+
+    def on_read(self, sink: str, count: int) -> None:
+        for listener in self._listeners:
+            listener.on_read(sink, count)
+
+    def on_delivered(self, sink: str, count: int, latencies_s: Sequence[float]) -> None:
+        for listener in self._listeners:
+            listener.on_delivered(sink, count, latencies_s)
+
+    def on_failed(self, sink: str, count: int) -> None:
+        for listener in self._listeners:
+            listener.on_failed(sink, count)
+
+    def on_checkpoint(self, sink: str, position: int) -> None:
+        for listener in self._listeners:
+            listener.on_checkpoint(sink, position)
+
+    def on_incident(self, sink: str, incident: Incident) -> None:
+        for listener in self._listeners:
+            listener.on_incident(sink, incident)
 
 
 def silent_listener() -> WorkerListener:

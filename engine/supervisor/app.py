@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from engine.config.source import ConfigSource, Poll
 from engine.constants import DEFAULT_KURRENTDB_URL, DEFAULT_SINKS_DIR, DEFAULT_STATUS_ADDR
 from engine.model import SinkDefinition
-from engine.supervisor.logs import EventLog
+from engine.supervisor.logs import EventLog, IncidentLog
 from engine.supervisor.metrics import EngineMetrics
 from engine.supervisor.reload import Reloader
 from engine.supervisor.results import Applied, ReloadResult, ShutdownResult, StartFailure
@@ -61,7 +61,7 @@ class EngineApp:
         worker_factory: WorkerFactory | None = None,
     ) -> None:
         from engine.cluster.naming import transactional_prefix
-        from engine.runtime.worker_api import Connections
+        from engine.runtime.worker_api import Connections, Fanout
         from engine.supervisor.supervisor import Supervisor
 
         self.options = options
@@ -81,7 +81,8 @@ class EngineApp:
                     None if options.cluster is None else transactional_prefix(options.cluster.group)
                 ),
             ),
-            listener=self.metrics,
+            # Metrics count what a running sink reports; the event log writes its incidents.
+            listener=Fanout(self.metrics, IncidentLog(self.log)),
             worker_factory=worker_factory,
             log=self.log,
             start_grace=options.start_grace,

@@ -1,7 +1,10 @@
 """The engine's event log: one line per event worth knowing about.
 
 Events: a sink started / stopped / failed / rolled back, a reload plan, a file
-rejected (one line per diagnostic, with its file:line:column), shutdown. Lines are
+rejected (one line per diagnostic, with its file:line:column), shutdown; and what a
+running sink reports through its listener (``IncidentLog``): FAILED, BACKOFF, a
+dependency lost or back, a poison event skipped or dead-lettered, each one line
+naming the sink, the cause, the position and the reason. Lines are
 plain text by default (``time LEVEL event key=value ...``) or one JSON object per
 line with ``--log-format json``.
 
@@ -21,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.model import Diagnostic, SinkDefinition
+from engine.runtime.worker_api import Incident, IncidentKind, SinkState
 
 if TYPE_CHECKING:
     from engine.supervisor.plan import Plan
@@ -96,6 +100,16 @@ class EventLog:
     def sink_failed(self, name: str, error: str) -> None:
         self.emit("ERROR", "sink.failed", name=name, error=error)
 
+    def incident(self, name: str, incident: Incident) -> None:
+        self.emit(
+            _INCIDENT_LEVELS[incident.kind],
+            f"sink.{incident.kind.value}",
+            name=name,
+            cause=incident.cause.value,
+            position=incident.position,
+            reason=incident.reason,
+        )
+
     def rollback(self, name: str, error: str) -> None:
         self.emit("WARN", "sink.rolled_back", name=name, error=error)
 
@@ -130,6 +144,32 @@ class EventLog:
 
     def shutting_down(self, sinks: int, deadline: float) -> None:
         self.emit("INFO", "engine.stopping", sinks=sinks, deadline_s=deadline)
+
+
+_INCIDENT_LEVELS = {
+    IncidentKind.FAILED: "ERROR",
+    IncidentKind.BACKOFF: "WARN",
+    IncidentKind.LOST: "WARN",
+    IncidentKind.BACK: "INFO",
+    IncidentKind.SKIPPED: "WARN",
+    IncidentKind.DEAD_LETTERED: "WARN",
+}
+
+
+class IncidentLog:
+    """A ``WorkerListener`` writing the incidents of running sinks into the event log."""
+
+    def __init__(self, log: EventLog) -> None:
+        self._log = log
+
+    def on_incident(self, sink: str, incident: Incident) -> None:
+        self._log.incident(sink, incident)
+
+    def on_state(self, sink: str, state: SinkState, reason: str | None) -> None: ...
+    def on_read(self, sink: str, count: int) -> None: ...
+    def on_delivered(self, sink: str, count: int, latencies_s: Sequence[float]) -> None: ...
+    def on_failed(self, sink: str, count: int) -> None: ...
+    def on_checkpoint(self, sink: str, position: int) -> None: ...
 
 
 _LEVELS = {logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "WARN"}

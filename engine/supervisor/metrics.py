@@ -28,7 +28,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from engine.runtime.worker_api import SinkState
+    from engine.runtime.worker_api import Incident, SinkState
     from engine.supervisor.results import ReloadResult
 
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -47,6 +47,7 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     10.0,
     30.0,
 )
+_DEPENDENCIES = ("kafka", "kurrentdb")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -55,8 +56,11 @@ class _SinkStats:
         "buckets",
         "checkpoint",
         "failed",
+        "failures",
         "lag",
+        "last_error_at",
         "latency_sum",
+        "lost",
         "produced",
         "read",
         "state",
@@ -71,6 +75,9 @@ class _SinkStats:
         self.checkpoint: int | None = None
         self.lag: int | None = None
         self.state: str | None = None
+        self.failures: dict[tuple[str, str], int] = {}  # (cause, kind) → incidents
+        self.last_error_at: float | None = None
+        self.lost: set[str] = set()  # dependencies that cannot be reached now
 
 
 class EngineMetrics(Collector):
@@ -108,6 +115,18 @@ class EngineMetrics(Collector):
 
     def on_checkpoint(self, sink: str, position: int) -> None:
         self._stats(sink).checkpoint = position
+
+    def on_incident(self, sink: str, incident: Incident) -> None:
+        stats = self._stats(sink)
+        cause = incident.cause.value
+        if incident.kind.name == "BACK":
+            stats.lost.discard(cause)
+            return
+        if incident.kind.name == "LOST":
+            stats.lost.add(cause)
+        key = (cause, incident.kind.value)
+        stats.failures[key] = stats.failures.get(key, 0) + 1
+        stats.last_error_at = incident.at
 
     # ----------------------------------------------------- engine events
     def record_reload(self, result: ReloadResult) -> None:
@@ -159,6 +178,23 @@ class EngineMetrics(Collector):
         state = GaugeMetricFamily(
             "sinks_state", "1 for the sink's current state.", labels=["sink", "state"]
         )
+        failures = CounterMetricFamily(
+            "sinks_failures",
+            "Incidents by cause (delivery, transformer, kurrentdb, kafka, checkpoint, fenced, "
+            "internal) and kind (failed, backoff, dependency_lost, event_skipped, "
+            "event_dead_lettered).",
+            labels=["sink", "cause", "kind"],
+        )
+        last_error = GaugeMetricFamily(
+            "sinks_last_error_timestamp_seconds",
+            "Wall-clock time of the sink's last incident (Unix seconds).",
+            labels=["sink"],
+        )
+        up = GaugeMetricFamily(
+            "sinks_dependency_up",
+            "1 while the dependency answers, 0 from a lost dependency until it is back.",
+            labels=["sink", "dependency"],
+        )
         for name, s in sinks:
             read.add_metric([name], s.read)
             produced.add_metric([name], s.produced)
@@ -174,6 +210,12 @@ class EngineMetrics(Collector):
                 lag.add_metric([name], s.lag)
             if s.state is not None:
                 state.add_metric([name, s.state], 1)
+            for (cause, kind), count in sorted(s.failures.items()):
+                failures.add_metric([name, cause, kind], count)
+            if s.last_error_at is not None:
+                last_error.add_metric([name], s.last_error_at)
+            for dependency in _DEPENDENCIES:
+                up.add_metric([name, dependency], 0 if dependency in s.lost else 1)
         reloads = CounterMetricFamily(
             "sinks_reloads",
             "Reload outcomes: applied, rejected files, rolled-back sinks.",
@@ -181,7 +223,8 @@ class EngineMetrics(Collector):
         )
         for result, count in sorted(self.reloads.items()):
             reloads.add_metric([result], count)
-        yield from (read, produced, failed, latency, checkpoint, lag, state, reloads)
+        yield from (read, produced, failed, latency, checkpoint, lag, state, failures)
+        yield from (last_error, up, reloads)
 
 
 def _le(bound: float) -> str:

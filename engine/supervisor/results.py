@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.model import Diagnostic, SinkDefinition
@@ -104,6 +105,8 @@ class SinkView:
     issues: tuple[str, ...] = ()  # compiler lines of its file's current rejection, if any
     restarts: int = 0  # how many times a reload replaced this sink's worker
     caught_up: bool = False  # live, nothing waiting or in flight (see SinkWorker.status)
+    last_error_at: float | None = None  # wall-clock seconds of last_error
+    lost: tuple[str, ...] = ()  # dependencies the sink cannot reach now (kafka, kurrentdb)
     extra: dict[str, Any] = field(default_factory=dict)
     # Cluster mode: the member that runs the sink, and whether that is this process
     # (readiness counts only local sinks). Standalone: no owner, always local.
@@ -132,11 +135,13 @@ class SinkView:
 
     def to_json(self, head_position: int | None = None) -> dict[str, Any]:
         lag: int | None = None
-        if self.caught_up:
+        if head_position is None:
+            pass  # the head cannot be read: the lag is unknown, not 0
+        elif self.caught_up:
             # Live and drained: the head may be ahead with events the filter skips
             # (or with this sink's own checkpoints), but nothing is left to deliver.
             lag = 0
-        elif head_position is not None:
+        else:
             done = self.last_delivered_position
             if done is None:
                 done = self.checkpoint_position
@@ -157,10 +162,18 @@ class SinkView:
             "lag": lag,
             "caught_up": self.caught_up,
             "last_error": self.last_error,
+            "last_error_since": _iso(self.last_error_at),
+            "dependencies_lost": list(self.lost),
             "issues": list(self.issues),
             "restarts": self.restarts,
             "owner": self.owner,
         }
+
+
+def _iso(at: float | None) -> str | None:
+    if at is None:
+        return None
+    return datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,21 @@ Endpoints (JSON unless said otherwise):
 * ``GET /healthz``: 200 while the process serves requests.
 * ``GET /readyz``: 200 when every enabled sink this process runs is RUNNING (in
   cluster mode a member that owns nothing is ready), else 503 with the
-  sinks that are not.
+  sinks that are not (ACTIVATING, BACKOFF, DEACTIVATING, STOPPED, FAILED). A sink
+  whose brokers are unreachable stays RUNNING (the producer keeps reconnecting and
+  nothing is lost): ``/sinks/<name>`` shows it in ``dependencies_lost``, with the
+  broker error as ``last_error`` and ``last_error_since``.
 * ``GET /metrics``: Prometheus text format.
 
 The head of ``$all`` is read by a background poller every ``head_interval``
 seconds, never per request, so scraping cannot load KurrentDB. Lag is that head
 minus the sink's last delivered position (else its checkpoint), in commit-position
-units: it counts every later event of ``$all``, including those the sink's filter
-skips, so it is an upper bound of what the sink still has to read. A sink that is
-``caught_up`` (its subscription went live and nothing it read is waiting or in
-flight) shows lag 0: whatever lies beyond its position is not for it, or is its own
-checkpoints. The server binds to loopback by default (127.0.0.1:7781).
+units (null while the head cannot be read): it counts every later event of ``$all``,
+including those the sink's filter skips, so it is an upper bound of what the sink
+still has to read. A sink that is ``caught_up`` (its subscription went live and
+nothing it read is waiting or in flight) shows lag 0: whatever lies beyond its
+position is not for it, or is its own checkpoints. The server binds to loopback by
+default (127.0.0.1:7781).
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ class HeadPoller:
             self.position = self._read_head()
             self.error = None
         except Exception as exc:  # a dead server must not kill the poller; report it
+            self.position = None  # unknown now: lag shows null, never an old figure
             self.error = str(exc)
         if self.on_refresh is not None:
             self.on_refresh(self.position)

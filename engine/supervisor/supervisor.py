@@ -245,8 +245,8 @@ class Supervisor:
             worker.wait_for(SinkState.RUNNING, SinkState.FAILED, timeout=remaining)
             status = worker.status()
             if status.state is SinkState.FAILED:
+                # Its sink.failed line came from the worker (listener), with cause and position.
                 problems[name] = status.last_error or status.reason or "failed at start"
-                self._log.sink_failed(name, problems[name])
                 worker.stop(timeout=self._stop_timeout)
         with self._state_lock:
             for definition in definitions:

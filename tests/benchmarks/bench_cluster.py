@@ -32,9 +32,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from esdbclient import EventStoreDBClient, NewEvent, StreamState
-
 from tests.benchmarks.harness import emit, services
+from tests.fixtures.kurrentdb_library import Client, NewEvent, StreamState
 
 ROOT = Path(__file__).resolve().parents[2]
 SINKS = 4
@@ -68,7 +67,7 @@ def get(addr: str, path: str) -> Any:
 
 
 def append(url: str, prefixes: list[str], events: int) -> None:
-    client = EventStoreDBClient(url)
+    client = Client(url)
     body = json.dumps({"n": 0, "pad": "x" * 150}).encode()
     for prefix in prefixes:
         for k in range(KEYS):

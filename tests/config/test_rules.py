@@ -270,3 +270,32 @@ def test_every_rule_names_keys_the_tables_know() -> None:
     known = set(load_catalogue().keys)
     for rule in rules.RULES:
         assert set(rule.reads + rule.optional) <= known, rule.name
+
+
+def test_dead_letter_needs_a_topic_of_its_own() -> None:
+    result = run(
+        """
+        settings:
+          instanceTypeName: kafka-sink
+          topic: orders
+          errors:
+            tolerance: deadletter
+        """
+    )
+    assert messages(result) == [
+        f"{FILE}:6:16: error: errors:deadLetterTopic: required when errors:tolerance is deadLetter"
+    ]
+    assert messages(
+        check(errors__tolerance="deadLetter", errors__deadLetterTopic=MINIMAL["topic"])
+    ) == [
+        f"{FILE}: error: errors:deadLetterTopic: {MINIMAL['topic']!r} is the sink's own "
+        "topic: poison events need a topic of their own"
+    ]
+    assert messages(check(errors__tolerance="skip", errors__deadLetterTopic="orders.dlq")) == [
+        f"{FILE}: warning: errors:deadLetterTopic: has no effect: errors:tolerance is skip, "
+        "not deadLetter"
+    ]
+    ok = check(errors__tolerance="DEADLETTER", errors__deadLetterTopic="orders.dlq")
+    assert ok.diagnostics == ()
+    assert ok.settings is not None and ok.settings["errors:tolerance"] == "deadLetter"
+    assert check().settings["errors:tolerance"] == "fail"  # type: ignore[index]

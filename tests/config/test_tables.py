@@ -32,6 +32,7 @@ CANONICAL_ENUMS: dict[str, type[enum.Enum]] = {
     "subscription:filter:scope": typed.FilterScope,
     "subscription:filter:filterType": typed.FilterType,
     "subscription:initialPosition": typed.InitialPosition,
+    "errors:tolerance": typed.ErrorTolerance,
 }
 
 CANONICAL_KEYS = {
@@ -46,7 +47,7 @@ CANONICAL_KEYS = {
     "subscription:filter:filterType", "subscription:filter:expression",
     "subscription:initialPosition", "transformer:enabled", "transformer:function",
     "autocommit:enabled", "autocommit:interval", "autocommit:recordsThreshold",
-    "logging:enabled", "headers:ignoreSystem",
+    "logging:enabled", "headers:ignoreSystem", "errors:tolerance", "errors:deadLetterTopic",
 }  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.model import SinkDefinition
 from engine.runtime.worker import SinkWorker
-from engine.runtime.worker_api import Connections, SinkState, WorkerStatus
+from engine.runtime.worker_api import Connections, Incident, SinkState, WorkerStatus
 from tests.fixtures.kurrentdb_library import Client, NewEvent, StreamState
 
 KEYED = {"partitionKeyExtraction:enabled": True, "partitionKeyExtraction:source": "StreamSuffix"}
@@ -156,6 +156,7 @@ class Recorder:
         self.latencies: list[float] = []
         self.failed = 0
         self.checkpoints: list[int] = []
+        self.incidents: list[Incident] = []
 
     def on_state(self, sink: str, state: SinkState, reason: str | None) -> None:
         self.states.append((state, reason))
@@ -172,6 +173,9 @@ class Recorder:
 
     def on_checkpoint(self, sink: str, position: int) -> None:
         self.checkpoints.append(position)
+
+    def on_incident(self, sink: str, incident: Incident) -> None:
+        self.incidents.append(incident)
 
 
 def run_until_delivered(

@@ -20,10 +20,11 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 from engine.adapters.kurrentdb import KurrentClient
 from engine.runtime.checkpoints import CheckpointStore
 from engine.runtime.worker import SinkWorker
-from engine.runtime.worker_api import Connections, SinkState
+from engine.runtime.worker_api import Cause, Connections, IncidentKind, SinkState
 from tests.integration.sinkkit import (
     KEYED,
     Appender,
+    Recorder,
     append_numbered,
     audit,
     definition,
@@ -59,11 +60,13 @@ def test_broker_stopped_for_30s_mid_stream(kafka_broker, kurrentdb, topic) -> No
     kafka_broker.create_topic(topic, partitions=3)
     name = unique_name()
     count = 3000
+    recorder = Recorder()
     worker = SinkWorker(
         definition(
             name, topic, kafka_broker.bootstrap, **KEYED, **{"autocommit:recordsThreshold": 200}
         ),
         Connections(kurrentdb.url),
+        recorder,
     )
     worker.start()
     appender = Appender(kurrentdb.client(), name, count, rate=100)
@@ -71,6 +74,11 @@ def test_broker_stopped_for_30s_mid_stream(kafka_broker, kurrentdb, topic) -> No
     try:
         assert wait_until(lambda: worker.status().delivered >= 500, 60), worker.status()
         kafka_broker.stop()
+        # The brokers are away: shown as such, while the producer keeps reconnecting.
+        assert wait_until(lambda: worker.status().lost == ("kafka",), 30), worker.status()
+        during = worker.status()
+        assert during.last_error is not None and during.last_error.startswith("kafka: ")
+        assert during.last_error_at is not None
         time.sleep(30)
         kafka_broker.start()
         appender.join(120)
@@ -82,8 +90,15 @@ def test_broker_stopped_for_30s_mid_stream(kafka_broker, kurrentdb, topic) -> No
             ),
             180,
         ), worker.status()
+        assert wait_until(lambda: worker.status().lost == (), 30), worker.status()
     finally:
         assert worker.stop(60)
+    kinds = [(i.kind, i.cause) for i in recorder.incidents]
+    assert (IncidentKind.LOST, Cause.KAFKA) in kinds and kinds[-1] == (
+        IncidentKind.BACK,
+        Cause.KAFKA,
+    )
+    assert worker.status().last_error is None  # healthy again: no stale error
     finish("broker stopped 30s", kafka_broker, topic, count)
 
 
@@ -164,9 +179,11 @@ def test_kurrentdb_restarted_mid_stream(kafka_broker, kurrentdb_process, topic) 
     kafka_broker.create_topic(topic, partitions=3)
     name = unique_name()
     count = 3000
+    recorder = Recorder()
     worker = SinkWorker(
         definition(name, topic, kafka_broker.bootstrap, **KEYED),
         Connections(kurrentdb_process.url),
+        recorder,
     )
     seen_backoff: list[SinkState] = []
 
@@ -184,6 +201,15 @@ def test_kurrentdb_restarted_mid_stream(kafka_broker, kurrentdb_process, topic) 
     finally:
         assert worker.stop(60)
     assert seen_backoff == [SinkState.BACKOFF]
+    kurrentdb_side = [i for i in recorder.incidents if i.cause is Cause.KURRENTDB]
+    kinds = [i.kind for i in kurrentdb_side]
+    assert kinds[:2] == [IncidentKind.BACKOFF, IncidentKind.LOST], recorder.incidents
+    assert kinds[-1] is IncidentKind.BACK and kinds.count(IncidentKind.LOST) == kinds.count(
+        IncidentKind.BACK
+    )
+    assert all(i.position is not None and i.position > 0 for i in kurrentdb_side)
+    assert worker.status().last_error is None  # cleared once it was back
+    assert worker.status().last_error_at is not None
     finish("kurrentdb restarted", kafka_broker, topic, count)
 
 
@@ -269,7 +295,8 @@ def test_message_over_the_size_limit_fails_without_skipping(kafka_broker, kurren
         **{"compression:type": "None", "autocommit:recordsThreshold": 5},
     )
     append_numbered(client, name, 20, keys=1)
-    worker = SinkWorker(sink, Connections(kurrentdb.url))
+    recorder = Recorder()
+    worker = SinkWorker(sink, Connections(kurrentdb.url), recorder)
     worker.start()
     try:
         assert wait_until(lambda: worker.status().delivered >= 20, 60), worker.status()
@@ -286,6 +313,10 @@ def test_message_over_the_size_limit_fails_without_skipping(kafka_broker, kurren
         "Broker: Message size too large (not a transient error)"
     )
     assert status.last_delivered_position is not None and status.last_delivered_position < big
+    failed = [i for i in recorder.incidents if i.kind is IncidentKind.FAILED]
+    assert [(i.cause, i.position, i.reason) for i in failed] == [
+        (Cause.DELIVERY, big, status.reason)
+    ]
     store_client = KurrentClient(kurrentdb.url)
     try:
         stored = CheckpointStore(store_client, name).load()

@@ -155,3 +155,49 @@ def test_repeated_client_lines_are_counted_not_written() -> None:
         ("FAIL", 4),
     ]
     assert lines[2]["message"].endswith("(after 7ms)")
+
+
+def test_incident_lines_name_the_sink_cause_position_and_reason() -> None:
+    from engine.runtime.worker_api import Cause, Incident, IncidentKind
+    from engine.supervisor.logs import IncidentLog
+
+    out = io.StringIO()
+    listener = IncidentLog(EventLog(out, "text"))
+    refused = (
+        "delivery failed at position 4242: kafka: MSG_SIZE_TOO_LARGE: "
+        "Broker: Message size too large (not a transient error)"
+    )
+    down = "kurrentdb: subscribing: ServiceUnavailable: connection refused"
+    for kind, cause, reason, position in [
+        (IncidentKind.FAILED, Cause.DELIVERY, refused, 4242),
+        (IncidentKind.BACKOFF, Cause.KURRENTDB, down, 100),
+        (IncidentKind.LOST, Cause.KURRENTDB, down, 100),
+        (IncidentKind.BACK, Cause.KURRENTDB, "kurrentdb reachable again", 100),
+        (IncidentKind.SKIPPED, Cause.DELIVERY, "kafka: MSG_SIZE_TOO_LARGE: too large", 4242),
+        (IncidentKind.DEAD_LETTERED, Cause.TRANSFORMER, "sink 'orders': boom", 4300),
+    ]:
+        listener.on_incident("orders", Incident(kind, cause, reason, position, 0.0))
+    assert [line.split(None, 1)[1] for line in out.getvalue().splitlines()] == [
+        f'ERROR sink.failed name=orders cause=delivery position=4242 reason="{refused}"',
+        f'WARN  sink.backoff name=orders cause=kurrentdb position=100 reason="{down}"',
+        f'WARN  sink.dependency_lost name=orders cause=kurrentdb position=100 reason="{down}"',
+        "INFO  sink.dependency_back name=orders cause=kurrentdb position=100 "
+        'reason="kurrentdb reachable again"',
+        "WARN  sink.event_skipped name=orders cause=delivery position=4242 "
+        'reason="kafka: MSG_SIZE_TOO_LARGE: too large"',
+        "WARN  sink.event_dead_lettered name=orders cause=transformer position=4300 "
+        "reason=\"sink 'orders': boom\"",
+    ]
+    out = io.StringIO()
+    IncidentLog(EventLog(out, "json")).on_incident(
+        "orders", Incident(IncidentKind.LOST, Cause.KAFKA, "kafka: down", None, 0.0)
+    )
+    body = json.loads(out.getvalue())
+    del body["ts"]
+    assert body == {
+        "level": "WARN",
+        "event": "sink.dependency_lost",
+        "name": "orders",
+        "cause": "kafka",
+        "reason": "kafka: down",
+    }

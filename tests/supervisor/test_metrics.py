@@ -81,3 +81,36 @@ def test_forget_drops_series_of_removed_sinks() -> None:
     names = {labels for (_, labels) in samples(m)}
     assert (("sink", "kept"),) in names
     assert (("sink", "gone"),) not in names
+
+
+def test_failures_by_cause_last_error_time_and_dependencies() -> None:
+    from engine.runtime.worker_api import Cause, Incident, IncidentKind
+
+    m = EngineMetrics()
+    m.on_state("orders", State.RUNNING, None)  # type: ignore[arg-type]
+    sink = (("sink", "orders"),)
+    assert ("sinks_last_error_timestamp_seconds", sink) not in samples(m)
+    m.on_incident("orders", Incident(IncidentKind.BACKOFF, Cause.KURRENTDB, "down", 5, 100.0))
+    m.on_incident("orders", Incident(IncidentKind.LOST, Cause.KURRENTDB, "down", 5, 100.5))
+    s = samples(m)
+    assert s[("sinks_dependency_up", (("dependency", "kurrentdb"), ("sink", "orders")))] == 0
+    assert s[("sinks_dependency_up", (("dependency", "kafka"), ("sink", "orders")))] == 1
+    m.on_incident("orders", Incident(IncidentKind.BACK, Cause.KURRENTDB, "back", 5, 130.0))
+    m.on_incident("orders", Incident(IncidentKind.FAILED, Cause.DELIVERY, "too large", 9, 140.0))
+    s = samples(m)
+
+    def failures(cause: str, kind: str) -> float:
+        labels = (("cause", cause), ("kind", kind), ("sink", "orders"))
+        return s[("sinks_failures_total", labels)]
+
+    assert failures("kurrentdb", "backoff") == 1
+    assert failures("kurrentdb", "dependency_lost") == 1
+    assert failures("delivery", "failed") == 1
+    assert not any(
+        name == "sinks_failures_total" and ("kind", "dependency_back") in labels
+        for name, labels in s
+    )
+    assert s[("sinks_last_error_timestamp_seconds", sink)] == 140.0  # not moved by BACK
+    assert s[("sinks_dependency_up", (("dependency", "kurrentdb"), ("sink", "orders")))] == 1
+    text = m.render().decode()
+    assert 'sinks_failures_total{cause="delivery",kind="failed",sink="orders"} 1.0' in text

@@ -148,3 +148,40 @@ def test_parse_addr() -> None:
     assert parse_addr(":80") == ("127.0.0.1", 80)
     with pytest.raises(ValueError):
         parse_addr("localhost")
+
+
+def test_lag_is_null_once_the_head_cannot_be_read_and_errors_carry_their_time(serve) -> None:  # type: ignore[no-untyped-def]
+    answers: list[object] = [1000, RuntimeError("kurrentdb: unavailable")]
+
+    def read_head() -> int:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        assert isinstance(answer, int)
+        return answer
+
+    head = HeadPoller(read_head, interval=60)
+    head.refresh()
+    down = "kafka: _ALL_BROKERS_DOWN: 1/1 brokers are down"
+    views = [
+        view("a", last_delivered_position=400),
+        view("b", caught_up=True, last_delivered_position=990),
+        view("c", last_error=down, last_error_at=1_764_585_600.25, lost=("kafka",)),
+    ]
+    server = StatusServer(Source(views), EngineMetrics(), "127.0.0.1:0", head)
+    server._httpd.server_close()  # only respond() is exercised here
+    doc = json.loads(server.respond("/sinks")[1])
+    assert [s["lag"] for s in doc["sinks"]] == [600, 0, None]
+    head.refresh()  # the server went away: the old head is no figure to show
+    doc = json.loads(server.respond("/sinks")[1])
+    assert doc["head_error"] == "kurrentdb: unavailable"
+    assert [s["lag"] for s in doc["sinks"]] == [None, None, None]
+    c = json.loads(server.respond("/sinks/c")[1])
+    assert (c["state"], c["last_error"], c["last_error_since"], c["dependencies_lost"]) == (
+        "RUNNING",
+        down,
+        "2025-12-01T10:40:00.250+00:00",
+        ["kafka"],
+    )
+    code, body, _ = server.respond("/readyz")
+    assert (code, json.loads(body)["not_running"]) == (200, {})  # RUNNING, shown by last_error

@@ -6,8 +6,9 @@ The seed's transient codes (``_ALL_BROKERS_DOWN``, ``OUT_OF_ORDER_SEQUENCE_NUMBE
 engine's own purge of messages queued behind a failed one (``_PURGE_QUEUE``,
 ``_PURGE_INFLIGHT``) and any error librdkafka flags retriable become
 ``TemporaryError``. A producer fenced by a newer one with the same transactional id
-becomes ``Fenced``. Everything else (message too large, authorisation, unknown
-topic, fatal producer state, ...) becomes ``PermanentError``.
+becomes ``Fenced``; a message the broker refuses for good (too large, an invalid
+record) becomes ``Refused``, a ``PermanentError``. Everything else (authorisation,
+unknown topic, fatal producer state, ...) becomes ``PermanentError``.
 """
 
 from __future__ import annotations
@@ -68,11 +69,26 @@ FENCED_CODES: frozenset[int] = frozenset(
         KafkaError.INVALID_PRODUCER_EPOCH,
     }
 )
+# The broker refuses this one message for good, whatever is retried: a poison event
+# (errors:tolerance decides what happens to it).
+REFUSED_CODES: frozenset[int] = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.INVALID_MSG,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.INVALID_TIMESTAMP,
+    }
+)
 FENCED_TEXT = "kafka: this producer was fenced: another owner of the sink took over"
 
 
 class Fenced(PermanentError):
     """A newer producer with this sink's transactional id exists: stop, never retry."""
+
+
+class Refused(PermanentError):
+    """The broker refused this message for good (too large, an invalid record)."""
 
 
 class TransactionAborted(TemporaryError):
@@ -90,6 +106,8 @@ def classify(error: KafkaError) -> EngineError:
         return TemporaryError(text)
     if error.fatal():
         return PermanentError(text + " (fatal producer error)")
+    if error.code() in REFUSED_CODES:
+        return Refused(text)
     if error.retriable():
         return TemporaryError(text)
     return PermanentError(text)

@@ -177,6 +177,9 @@ def test_a_frozen_member_loses_its_lease_and_releases_its_sinks_when_it_wakes(
     b = group.start("b")
     group.wait_split([a, b], {6}, timeout=30)
     frozen = b.owned()
+    deadline = time.monotonic() + 10  # the lease line follows the assignment by a poll
+    while not b.of("lease") and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert b.of("lease")[-1]["valid"] is True
 
     b.proc.send_signal(signal.SIGSTOP)
