@@ -307,7 +307,7 @@ class Membership:
 
     def _confirm(self, client: kafka_group.GroupClient, sent: float) -> None:
         try:
-            client.confirm(timeout=self.connection.heartbeat_interval_ms / 1000)
+            client.confirm()  # bounded by the client's own request timeout
         except kafka_group.NotAMember as exc:
             self._lose(self._owned, f"no longer a member of the group: {exc}")
             return

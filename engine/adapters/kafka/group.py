@@ -180,7 +180,7 @@ class GroupClient:
                 raise _error(error, "poll")
             self._errors.append(_error(error, "poll"))
 
-    def confirm(self, timeout: float) -> None:
+    def confirm(self) -> None:
         """Raise ``NotAMember`` unless the broker still counts this member.
 
         Commits offset 0 of one owned control topic (the topics hold no data), which
@@ -193,7 +193,6 @@ class GroupClient:
             self._consumer.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
         except KafkaException as exc:
             raise _error(exc, "membership check") from exc
-        del timeout  # the commit is bounded by the client's socket and request timeouts
 
     @property
     def owned_topics(self) -> frozenset[str]:
