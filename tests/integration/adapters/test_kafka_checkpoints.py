@@ -148,6 +148,17 @@ def test_the_last_committed_value_of_the_key_wins(
     assert read(config, "refunds", topic) == b"r3"
 
 
+def test_a_head_of_many_records_is_read_to_its_end(
+    kafka_broker: KafkaService, config: dict[str, Any], topic: str, writers: list[Writer]
+) -> None:
+    ensure_checkpoint_topic(config, TIMEOUT, topic=topic)
+    orders, payments = writer(kafka_broker, topic, writers), writer(kafka_broker, topic, writers)
+    orders.commit(*[("orders", f"o{n}".encode()) for n in range(2500)])
+    payments.commit(*[("payments", f"p{n}".encode()) for n in range(2500)])
+    assert read(config, "orders", topic) == b"o2499"
+    assert read(config, "payments", topic) == b"p2499"
+
+
 def test_a_tombstone_reads_none(
     kafka_broker: KafkaService, config: dict[str, Any], topic: str, writers: list[Writer]
 ) -> None:
