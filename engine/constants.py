@@ -18,6 +18,11 @@ KURRENTDB_CLIENT_VARIABLE = "SINKS_KURRENTDB_CLIENT"
 SANDBOX_KAFKA_PORT = 9092
 SANDBOX_KURRENTDB_PORT = 2113
 
+# The compacted topic where exactly-once sinks commit their checkpoints, keyed by sink
+# name. It shares the cluster mode's "__sinks-engine" prefix, yet no group's control
+# topics ("__sinks-engine.<group>.<sink>") can be named like it.
+CHECKPOINT_TOPIC = "__sinks-engine.checkpoints"
+
 # The status/metrics HTTP endpoint of `sinks run` (loopback only by default).
 DEFAULT_STATUS_ADDR = "127.0.0.1:7781"
 
