@@ -36,3 +36,14 @@ SINK_SUFFIXES = (".yaml.j2", ".yml.j2", ".yaml", ".yml")
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
 # Folders starting with these hold values/templates (``_``) or are hidden (``.``).
 SKIPPED_FOLDER_PREFIXES = ("_", ".")
+
+# Kafka transactions (cluster mode, and every sink with delivery:guarantee exactlyOnce):
+# the broker aborts the open transaction of a producer silent for this long.
+TRANSACTION_TIMEOUT_MS = 60_000
+# exactlyOnce: the longest autocommit:interval and resilience:requestTimeoutMs accepted,
+# half the transaction timeout, so a transaction the sink means to commit is never
+# aborted by the broker first.
+EXACTLY_ONCE_MAX_WAIT_MS = TRANSACTION_TIMEOUT_MS // 2
+# The engine id a standalone engine (no --group) puts in its sinks' transactional ids.
+DEFAULT_ENGINE_ID = "standalone"
+ENGINE_ID_VARIABLE = "SINKS_ENGINE_ID"

@@ -21,7 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.config.source import ConfigSource, Poll
-from engine.constants import DEFAULT_KURRENTDB_URL, DEFAULT_SINKS_DIR, DEFAULT_STATUS_ADDR
+from engine.constants import (
+    DEFAULT_ENGINE_ID,
+    DEFAULT_KURRENTDB_URL,
+    DEFAULT_SINKS_DIR,
+    DEFAULT_STATUS_ADDR,
+)
 from engine.model import SinkDefinition
 from engine.supervisor.logs import EventLog, IncidentLog
 from engine.supervisor.metrics import EngineMetrics
@@ -51,6 +56,7 @@ class EngineOptions:
     extra_watch_paths: tuple[Path, ...] = ()
     head_interval: float = 5.0
     cluster: ClusterOptions | None = None  # None: standalone
+    engine_id: str = DEFAULT_ENGINE_ID  # standalone: in exactlyOnce sinks' transactional ids
 
 
 class EngineApp:
@@ -79,6 +85,9 @@ class EngineApp:
                 kurrentdb_url=options.kurrentdb_url,
                 transactional_prefix=(
                     None if options.cluster is None else transactional_prefix(options.cluster.group)
+                ),
+                exactly_once_prefix=transactional_prefix(
+                    options.engine_id if options.cluster is None else options.cluster.group
                 ),
             ),
             # Metrics count what a running sink reports; the event log writes its incidents.
