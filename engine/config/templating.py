@@ -19,8 +19,10 @@ Guarantees:
   symlink that leads outside the root is refused.
 * ``render`` may run on several threads at once for one context (the config source
   renders changed files in parallel): what one render counts (loop iterations,
-  placeholder warnings) and its clock are the calling thread's own; values are only
-  read, and the secret book is locked.
+  placeholder warnings) and its clock are the calling thread's own, and the secret
+  book is locked. Values are shared: a template that changes them through a dict
+  method changes them for the files rendering after it, as it did when files
+  rendered one by one (only the order is no longer fixed).
 """
 
 from __future__ import annotations

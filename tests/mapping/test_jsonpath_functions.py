@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import jsonpath_rfc9535
@@ -207,3 +210,32 @@ def test_errors_tolerance_decides_what_happens_to_the_event(tolerance: str) -> N
     assert (cause, position) == (Cause.TRANSFORMER, 200)
     assert "JSONPath search() pattern" in reason
     assert kind is (IncidentKind.DEAD_LETTERED if middle else IncidentKind.SKIPPED)
+
+
+def test_sinks_test_reports_a_jsonpath_pattern_that_runs_out_of_time(tmp_path: Path) -> None:
+    root = tmp_path / "sinks.d"
+    root.mkdir()
+    (root / "slow.yaml").write_text(
+        "name: slow\nsettings:\n  instanceTypeName: kafka-sink\n  topic: t\n"
+        "  subscription:\n    filter:\n      filterType: jsonPath\n"
+        f'      expression: "{FILTER}"\n'
+    )
+    (root / "slow.test.yaml").write_text(
+        "cases:\n  - name: a long stream name\n"
+        f"    event: {{stream: {SLOW}, type: T, data: {{}}}}\n"
+        "    expect: {filtered: true}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli.main", "test", "--dir", "sinks.d"],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a bound on a broken test: without the regex bound it runs for hours
+        cwd=tmp_path,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (1, "0 passed, 1 failed\n")
+    assert result.stderr.splitlines() == [
+        "sinks.d/slow.test.yaml:3:12: error: case 'a long stream name': mapping failed: "
+        f"subscription:filter:expression: the JSONPath search() pattern '{SLOW_SEARCH}' "
+        f"did not finish within {MATCH_TIMEOUT_S:g} s on '{SLOW}'",
+    ]
