@@ -12,10 +12,11 @@
    load each on its own thread: a reload applies the ones done within
    ``RELOAD_PATIENCE_S`` and a slow one (a template rendering for seconds) keeps its
    last good version until it finishes, which requests the next reload.
-4. ``request_stop()`` / ``shutdown()`` stop every sink within the deadline and report
-   stuck ones. Neither waits for a template still rendering: its render is cancelled
-   (it stops at its next sandbox check, on a daemon thread) and its result dropped,
-   so the file's last good version is what ran until the end.
+4. ``request_stop()`` ends ``serve()`` (a reload waiting for a slow file returns at
+   once) and ``shutdown()`` stops every sink within the deadline and reports stuck
+   ones. Neither waits for a template still rendering: its render is cancelled (it
+   stops at its next sandbox check, on a daemon thread) and its result dropped, so
+   the file's last good version is what ran until the end.
 """
 
 from __future__ import annotations
