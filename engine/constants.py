@@ -26,6 +26,12 @@ CHECKPOINT_TOPIC = "__sinks-engine.checkpoints"
 # The status/metrics HTTP endpoint of `sinks run` (loopback only by default).
 DEFAULT_STATUS_ADDR = "127.0.0.1:7781"
 
+# The running engine loads the changed sink files of a reload on this many threads, and
+# a reload waits this long for them before it applies the files that are done (a file
+# still rendering applies when it finishes: engine.config.source).
+RELOAD_LOAD_WORKERS = 4
+RELOAD_PATIENCE_S = 0.25
+
 # The folder of sink files, and the variable that names the environment.
 DEFAULT_SINKS_DIR = "sinks.d"
 ENV_VARIABLE = "SINKS_ENV"

@@ -51,6 +51,7 @@ class Applied:
     failed_to_start: tuple[str, ...] = ()  # added sinks that failed (nothing to roll back to)
     stuck: tuple[str, ...] = ()  # old workers that did not stop within the deadline
     duration_s: float = 0.0
+    pending_files: tuple[str, ...] = ()  # still loading: their last good versions run
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class ReloadResult:
     issues: tuple[Diagnostic, ...] = ()
     stuck: tuple[str, ...] = ()  # old workers that did not stop within the deadline
     duration_s: float = 0.0
+    pending_files: tuple[str, ...] = ()  # still loading: their last good versions run
 
     def issue_lines(self) -> list[str]:
         """Every issue as a compiler-style line (notes on their own lines)."""
@@ -81,6 +83,7 @@ class ReloadResult:
             "rolled_back": [{"name": r.name, "error": r.error} for r in self.rolled_back],
             "failed_to_start": list(self.failed_to_start),
             "stuck": list(self.stuck),
+            "pending_files": list(self.pending_files),
             "issues": self.issue_lines(),
             "duration_s": round(self.duration_s, 4),
         }
