@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.model import Diagnostic, SinkDefinition
+from engine.settings import SinkSettings
 from engine.supervisor.plan import Plan
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ class SinkView:
     # (readiness counts only local sinks). Standalone: no owner, always local.
     owner: dict[str, Any] | None = None
     local: bool = True
+    guarantee: str | None = None  # delivery:guarantee (see guarantee_of)
 
     @classmethod
     def of_status(
@@ -133,6 +135,7 @@ class SinkView:
             enabled=True,
             issues=issues,
             restarts=restarts,
+            guarantee=guarantee_of(definition),
             **counters,
         )
 
@@ -170,7 +173,13 @@ class SinkView:
             "issues": list(self.issues),
             "restarts": self.restarts,
             "owner": self.owner,
+            "guarantee": self.guarantee,
         }
+
+
+def guarantee_of(definition: SinkDefinition) -> str:
+    """The sink's ``delivery:guarantee``, its table default when not written."""
+    return SinkSettings.from_canonical(definition.settings).guarantee.value
 
 
 def _iso(at: float | None) -> str | None:
@@ -190,6 +199,7 @@ class ShutdownResult:
 _COUNTERS = frozenset(f.name for f in fields(SinkView)) - {
     "state",
     "digest",
+    "guarantee",
     "source_file",
     "enabled",
     "issues",
