@@ -214,12 +214,16 @@ class SinkWorker:
             client.close()
             self._mapper.close()  # a transformer holds a JavaScript engine and its thread
 
-    def _resume_from(self, client: KurrentClient) -> None:
-        """Decide where reading starts: after the checkpoint, else the initial position."""
+    def _resume_from(self, client: KurrentClient, *, again: bool = False) -> None:
+        """Decide where reading starts: after the checkpoint, else the initial position
+        (``again``: where this run began, so a pinned "latest" stays where it was)."""
         assert self._committer is not None and self._pipeline is not None
         checkpoint = self._retrying(self._committer.store.load)
-        start = self._retrying(
-            lambda: start_point(client, checkpoint, self._initial_position, self._plan.stream_name)
+        initial, stream = self._initial_position, self._plan.stream_name
+        start = (
+            self._start
+            if again and checkpoint is None
+            else self._retrying(lambda: start_point(client, checkpoint, initial, stream))
         )
         self._start = start
         self._read_at, self._skip_until = start.after, start.skip_until
@@ -235,7 +239,7 @@ class SinkWorker:
         if isinstance(pipeline, TransactionalPipeline):
             pipeline.abandon()
             if pipeline.exactly_once:
-                return self._resume_from(client)
+                return self._resume_from(client, again=True)
             point = pipeline.restart_point(self._start)
             self._read_at, self._skip_until = point.after, point.skip_until
 
