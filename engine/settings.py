@@ -84,6 +84,13 @@ class ErrorTolerance(enum.Enum):
     DEAD_LETTER = "deadLetter"
 
 
+class DeliveryGuarantee(enum.Enum):
+    """How often a consumer sees each event (``delivery:guarantee``, this engine's own)."""
+
+    AT_LEAST_ONCE = "atLeastOnce"
+    EXACTLY_ONCE = "exactlyOnce"
+
+
 class SettingsTableMismatch(EngineError):
     """The code's view of a setting disagrees with the settings tables."""
 
@@ -160,6 +167,11 @@ class SinkSettings:
     headers_ignore_system: bool = _setting("headers:ignoreSystem")
     error_tolerance: ErrorTolerance = _setting("errors:tolerance", ErrorTolerance)
     dead_letter_topic: str | None = _setting("errors:deadLetterTopic")
+    guarantee: DeliveryGuarantee = _setting("delivery:guarantee", DeliveryGuarantee)
+
+    @property
+    def exactly_once(self) -> bool:
+        return self.guarantee is DeliveryGuarantee.EXACTLY_ONCE
 
     @classmethod
     def from_canonical(cls, settings: Mapping[str, Any]) -> SinkSettings:

@@ -3,9 +3,12 @@
 Writes a new checkpoint to ``$connectors/<name>/checkpoints`` so the sink, on
 its next start, resumes after the given log position, from the very beginning
 (``--earliest``) or after the current head of ``$all`` (``--latest``, the
-default). Refused while the engine's status endpoint reports the sink
-ACTIVATING, RUNNING or BACKOFF: a running sink would overwrite the reset with
-its next commit.
+default). A sink with ``delivery:guarantee: exactlyOnce`` in ``--dir`` also gets
+it in Kafka (``__sinks-engine.checkpoints``, the one that counts), written first,
+in a transaction with the sink's own transactional id, which fences a copy still
+running somewhere. Refused while the engine's status endpoint reports the sink
+ACTIVATING, RUNNING or BACKOFF, or, with ``--group``, while a member of the group
+owns it: a running sink would overwrite the reset with its next commit.
 """
 
 from __future__ import annotations
@@ -17,10 +20,23 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.constants import DEFAULT_KURRENTDB_URL, DEFAULT_STATUS_ADDR, KURRENTDB_URL_VARIABLE
+from engine.constants import (
+    DEFAULT_ENGINE_ID,
+    DEFAULT_KURRENTDB_URL,
+    DEFAULT_SINKS_DIR,
+    DEFAULT_STATUS_ADDR,
+    ENGINE_ID_VARIABLE,
+    ENV_VARIABLE,
+    KURRENTDB_URL_VARIABLE,
+)
 from engine.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from engine.cluster.options import ClusterOptions
+    from engine.runtime.checkpoints import Checkpoint
+    from engine.settings import SinkSettings
 
 ACTIVE_STATES = frozenset({"ACTIVATING", "RUNNING", "BACKOFF"})
 
@@ -45,6 +61,22 @@ def register(subparsers: Any) -> None:
         metavar="HOST:PORT",
         help=f"the engine's status endpoint (default {DEFAULT_STATUS_ADDR})",
     )
+    parser.add_argument(
+        "--dir",
+        default=DEFAULT_SINKS_DIR,
+        help="folder of sink files, to learn the sink's guarantee and brokers "
+        "(default: %(default)s)",
+    )
+    parser.add_argument("--env", default=os.environ.get(ENV_VARIABLE) or None, help="environment")
+    parser.add_argument(
+        "--engine-id",
+        default=os.environ.get(ENGINE_ID_VARIABLE) or DEFAULT_ENGINE_ID,
+        metavar="ID",
+        help="the engine id the sink runs under without --group (default: %(default)s)",
+    )
+    from engine.cluster import options as cluster_options
+
+    cluster_options.register(parser)
     parser.set_defaults(handler=run)
 
 
@@ -63,12 +95,30 @@ def engine_state(status_addr: str, name: str, timeout: float = 2.0) -> str | Non
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.constants import CHECKPOINT_TOPIC
     from engine.runtime.checkpoints import checkpoint_stream, reset
 
     state = engine_state(args.status_addr, args.name)
     if state in ACTIVE_STATES:
         print(
             f"sinks: error: sink '{args.name}' is {state} in the engine at {args.status_addr}; "
+            "stop it (disable it or remove its file) before resetting its checkpoint",
+            file=sys.stderr,
+        )
+        return ExitCode.CONFIG
+    from engine.cluster.options import OptionError, from_args
+
+    try:
+        cluster = from_args(args)
+    except OptionError as exc:
+        print(f"sinks reset: error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    # Engine errors (a server away) reach the command runner, which says temporary or not.
+    owner = None if cluster is None else group_owner(cluster, args.name)
+    settings = sink_settings(args.dir, args.env, args.name)
+    if owner is not None and cluster is not None:
+        print(
+            f"sinks: error: sink '{args.name}' is run by {owner} in group {cluster.group}; "
             "stop it (disable it or remove its file) before resetting its checkpoint",
             file=sys.stderr,
         )
@@ -84,11 +134,49 @@ def run(args: argparse.Namespace) -> int:
         target = "earliest"
     else:
         target = "latest"
-    checkpoint = reset(url, args.name, target)
+    in_kafka = None
+    if settings is not None and settings.exactly_once:
+        from engine.cluster.naming import transactional_prefix
+        from engine.runtime.exactly_once import reset_in_kafka
+
+        prefix = transactional_prefix(args.engine_id if cluster is None else cluster.group)
+
+        def in_kafka(checkpoint: Checkpoint) -> None:
+            reset_in_kafka(settings, prefix, args.name, checkpoint)
+
+    checkpoint = reset(url, args.name, target, first=in_kafka)
     where = (
         "the beginning"
         if checkpoint.position is None
         else f"after log position {checkpoint.position.log_position}"
     )
-    print(f"{args.name}: checkpoint reset in {checkpoint_stream(args.name)}: resumes from {where}")
+    places = checkpoint_stream(args.name)
+    if in_kafka is not None:
+        places = f"{CHECKPOINT_TOPIC} and {places}"
+    print(f"{args.name}: checkpoint reset in {places}: resumes from {where}")
     return ExitCode.OK
+
+
+def group_owner(cluster: ClusterOptions, name: str) -> str | None:
+    """Which member of the group owns sink ``name`` now (None: no one)."""
+    from engine.adapters.kafka.group import describe_group
+    from engine.cluster.naming import consumer_group_id, control_topic
+
+    topic = control_topic(cluster.group, name)
+    for member in describe_group(cluster.connection, consumer_group_id(cluster.group), 10.0):
+        if topic in member.topics:
+            return f"member {member.member_id} ({member.client_id} on {member.host})"
+    return None
+
+
+def sink_settings(folder: str, env: str | None, name: str) -> SinkSettings | None:
+    """The settings of sink ``name`` as ``folder`` defines it (None: no such sink there)."""
+    from engine.config.source import ConfigSource
+    from engine.settings import SinkSettings
+
+    if not os.path.isdir(folder):
+        return None
+    for definition in ConfigSource(folder, env=env).load().definitions:
+        if definition.name == name:
+            return SinkSettings.from_canonical(definition.settings)
+    return None

@@ -26,9 +26,11 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from engine.constants import (
+    DEFAULT_ENGINE_ID,
     DEFAULT_KURRENTDB_URL,
     DEFAULT_SINKS_DIR,
     DEFAULT_STATUS_ADDR,
+    ENGINE_ID_VARIABLE,
     ENV_VARIABLE,
     KURRENTDB_CLIENT_VARIABLE,
     KURRENTDB_CLIENTS,
@@ -99,6 +101,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="S",
         help="seconds every sink gets to flush and checkpoint on stop (default 30)",
     )
+    p.add_argument(
+        "--engine-id",
+        default=os.environ.get(ENGINE_ID_VARIABLE) or DEFAULT_ENGINE_ID,
+        metavar="ID",
+        help="without --group: the id in the transactional ids of exactlyOnce sinks, "
+        f"sinks-engine.<ID>.<sink>; a restarted engine must keep it to fence its previous "
+        f"run (default: ${ENGINE_ID_VARIABLE}, else %(default)s)",
+    )
     from engine.cluster import options as cluster_options
 
     cluster_options.register(p)
@@ -130,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"sinks run: error: {exc}", file=sys.stderr)
         return ExitCode.CONFIG
 
+    from engine.cluster.naming import GroupNameError, check_group
     from engine.cluster.options import OptionError, from_args
     from engine.errors import EngineError, TemporaryError
     from engine.runtime.gc_tuning import tune_collector
@@ -139,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         overrides = parse_overrides(args.set)
         cluster = from_args(args)
-    except (argparse.ArgumentTypeError, OptionError) as exc:
+        check_group(args.engine_id)
+    except (argparse.ArgumentTypeError, OptionError, GroupNameError) as exc:
         print(f"sinks run: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     options = EngineOptions(
@@ -150,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         status_addr=None if args.status_addr in ("", "off") else args.status_addr,
         shutdown_timeout=args.shutdown_timeout,
         cluster=cluster,
+        engine_id=args.engine_id,
     )
     if not options.sinks_dir.is_dir():
         print(f"sinks run: error: {options.sinks_dir}: no such directory", file=sys.stderr)

@@ -21,7 +21,7 @@ from engine.adapters.kafka.group import GroupMemberInfo, host_name
 from engine.cluster.membership import Membership
 from engine.cluster.scope import OwnedScope
 from engine.supervisor.reload import Reloader
-from engine.supervisor.results import ReloadResult, SinkView
+from engine.supervisor.results import ReloadResult, SinkView, guarantee_of
 
 
 class ElsewhereState(enum.Enum):
@@ -114,6 +114,7 @@ class GroupView:
                     enabled=True,
                     owner=owner_of(member, group) if member is not None else None,
                     local=False,
+                    guarantee=guarantee_of(definition),
                 )
             )
         return views

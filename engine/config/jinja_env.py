@@ -12,6 +12,11 @@ Guarantees:
 * Time: ``start_clock(seconds)`` sets a deadline that every call, filter, operator,
   concatenation and loop range checks, so a render stops with ``TemplateProblem``
   soon after it (no single step can run long: the size limits above bound each).
+  The same checks stop a render whose cancel event (``cancel_renders_on``) is set.
+* Thread safety: one ``Sandbox`` may render on several threads at once. The clock
+  (deadline, cancel event) is kept per thread, not on the shared environment, and
+  is plain ``time.monotonic()`` arithmetic, no signal or alarm: it works the same
+  off the main thread. Compiled code and Jinja's template cache are safe to share.
 * ``RootedLoader`` finds includes and imports in ``<root>/_templates/`` then
   ``<root>/``; absolute names, ``..`` and symlinks leading outside the root raise
   ``TemplateProblem``.
@@ -21,10 +26,12 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache, wraps
 from pathlib import Path
 from typing import Any
@@ -47,6 +54,27 @@ _FORMAT_WIDTHS = re.compile(r"\{[^{}]*?:[^{}]*?(\d+)")
 
 class TemplateProblem(jinja2.TemplateError):
     """A refusal raised from inside a template (outside root, missing secret, limits)."""
+
+
+class _Clock(threading.local):
+    """One thread's render clock: each thread renders one template at a time."""
+
+    deadline = math.inf
+    limit = math.inf
+    cancel: threading.Event | None = None
+
+
+_CANCEL = _Clock()  # the cancel event renders started on this thread obey
+
+
+@contextlib.contextmanager
+def cancel_renders_on(event: threading.Event) -> Iterator[None]:
+    """Renders started on this thread inside the block stop soon after ``event`` is set."""
+    before, _CANCEL.cancel = _CANCEL.cancel, event
+    try:
+        yield
+    finally:
+        _CANCEL.cancel = before
 
 
 class RootedLoader(jinja2.BaseLoader):
@@ -132,20 +160,25 @@ class Sandbox(SandboxedEnvironment):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.deadline = math.inf
-        self.time_limit = math.inf
+        self._clock = _Clock()  # per thread: renders on other threads have their own
         self.globals["lipsum"] = self._lipsum
         self.filters = {name: self._guarded(f) for name, f in self.filters.items()}
 
     # -- time ----------------------------------------------------------------------------
 
     def start_clock(self, seconds: float) -> None:
-        self.time_limit = seconds
-        self.deadline = time.monotonic() + seconds
+        """Start this thread's render: ``seconds`` from now, and the thread's cancel event."""
+        clock = self._clock
+        clock.limit = seconds
+        clock.deadline = time.monotonic() + seconds
+        clock.cancel = _CANCEL.cancel
 
     def check_time(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise TemplateProblem(f"rendering took longer than {self.time_limit:g} s")
+        clock = self._clock
+        if time.monotonic() > clock.deadline:
+            raise TemplateProblem(f"rendering took longer than {clock.limit:g} s")
+        if clock.cancel is not None and clock.cancel.is_set():
+            raise TemplateProblem("rendering cancelled")
 
     # -- sizes ---------------------------------------------------------------------------
 

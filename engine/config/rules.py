@@ -22,6 +22,9 @@ once, by the check that found it). Guarantees:
   stream-name filter names at least one prefix or stream.
 * ``errors:tolerance: deadLetter`` has an ``errors:deadLetterTopic``, other than the
   sink's own topic.
+* ``delivery:guarantee: exactlyOnce`` has ``waitForBrokerAck`` and ``autocommit``
+  on, and an ``autocommit:interval`` and ``resilience:requestTimeoutMs`` of at most
+  half the transaction timeout.
 
 Settings that have no effect in the configuration given produce warnings.
 """
@@ -34,6 +37,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.constants import EXACTLY_ONCE_MAX_WAIT_MS, TRANSACTION_TIMEOUT_MS
 from engine.model import Diagnostic, Location, Severity
 from engine.settings import CompressionType, FilterType, PartitionKeySource, SecurityProtocol
 
@@ -313,3 +317,43 @@ def _dead_letter_topic(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterat
             "errors:deadLetterTopic",
             f"has no effect: errors:tolerance is {s['errors:tolerance']}, not deadLetter",
         )
+
+
+@_rule(
+    "delivery:guarantee",
+    "waitForBrokerAck",
+    "autocommit:enabled",
+    "autocommit:interval",
+    "resilience:requestTimeoutMs",
+)
+def _exactly_once(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+    # Each Kafka transaction carries the sink's checkpoint and commits with it: no
+    # transactions without an idempotent producer, and none without checkpoints.
+    if s["delivery:guarantee"] != "exactlyOnce":
+        return
+    need = "required by delivery:guarantee exactlyOnce"
+    if not s["waitForBrokerAck"]:
+        yield _error(
+            "waitForBrokerAck",
+            f"must be true: {need} (transactions need the idempotent producer)",
+            because="delivery:guarantee",
+        )
+    if not s["autocommit:enabled"]:
+        yield _error(
+            "autocommit:enabled",
+            f"must be true: {need} (each transaction commits with its checkpoint)",
+            because="delivery:guarantee",
+        )
+    longest = EXACTLY_ONCE_MAX_WAIT_MS
+    for key, what in (
+        ("autocommit:interval", "a transaction stays open"),
+        ("resilience:requestTimeoutMs", "the producer waits for a broker"),
+    ):
+        if s[key] > longest:
+            yield _error(
+                key,
+                f"must be at most {longest} with delivery:guarantee exactlyOnce, got "
+                f"{s[key]}: {what} this long, and the broker aborts a transaction after "
+                f"{TRANSACTION_TIMEOUT_MS} ms",
+                because="delivery:guarantee",
+            )

@@ -3,11 +3,13 @@
 Guarantees: once a value is in a ``SecretBook``, ``mask_text``, ``mask_value`` and
 ``mask_diagnostic`` replace every occurrence of it, also inside longer strings, by
 ``***``; the longest secret is masked first so one containing another is hidden
-whole. Empty strings are never secrets.
+whole. Empty strings are never secrets. A book may be filled and read from several
+threads at once (templates render in parallel).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,22 +25,26 @@ class SecretBook:
     """The secret values rendered so far; masks them in any text or value."""
 
     def __init__(self) -> None:
-        self._values: set[str] = set()
+        self._lock = threading.Lock()
+        self._values: frozenset[str] = frozenset()  # replaced, never changed in place
+        self._longest_first: tuple[str, ...] = ()
 
     def add(self, value: str) -> None:
-        if value:
-            self._values.add(value)
+        if value and value not in self._values:
+            with self._lock:
+                self._values = self._values | {value}
+                # Longest first, so a secret that contains another is masked whole.
+                self._longest_first = tuple(sorted(self._values, key=len, reverse=True))
 
     @property
     def values(self) -> frozenset[str]:
-        return frozenset(self._values)
+        return self._values
 
     def __bool__(self) -> bool:
         return bool(self._values)
 
     def mask_text(self, text: str) -> str:
-        # Longest first, so a secret that contains another is masked whole.
-        for secret in sorted(self._values, key=len, reverse=True):
+        for secret in self._longest_first:
             if secret in text:
                 text = text.replace(secret, MASK)
         return text

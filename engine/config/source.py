@@ -24,17 +24,32 @@ Guarantees:
   editing the surviving file.
 * When two files' last-good sets share a name, the file that already owned it wins.
 * Secret values rendered by templates are masked in every diagnostic.
+
+Slow files (``render_workers > 0``, what the running engine uses): each changed file
+loads on its own in a ``RenderPool`` (``engine.config.renderpool``). A poll waits at
+most ``render_patience`` seconds for them (its first poll waits for all: nothing runs
+yet); a file still loading after that is *pending*: its verdict says so, it keeps
+its last good definitions (a new file has none yet), and the poll returns with the
+files that did finish, so they apply at once. When a pending file finishes,
+``on_ready`` is called with its path, and the next poll takes its result, reporting
+an error in it with its location as usual. A pending file that changes again, or
+goes away, has its load cancelled. ``close()`` returns at once: the renders in
+progress stop at their next sandbox check, their results are dropped, and nothing
+waits for them. Until no file is pending, a poll gives the files as they last
+finished loading (the first guarantee holds once none is).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from engine.config.duplicates import duplicate_names
+from engine.config.renderpool import RenderJob, RenderPool
 from engine.config.sinkfile import FileResult, load_one
 from engine.config.templating import MissingSecrets, SecretBook, TemplateContext
 from engine.config.walk import Walk, context_hash, walk
@@ -73,6 +88,7 @@ class FileVerdict:
     rejected: bool  # it has errors (or a sink of it could not start): its last good runs
     newly_rejected: bool  # rejected, and not at this content before: report it
     diagnostics: tuple[Diagnostic, ...]
+    pending: bool = False  # a newer content is still loading; the verdict is the last one
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,11 @@ class Poll:
     @property
     def changed_files(self) -> tuple[str, ...]:
         return tuple(f.path for f in self.files if f.changed)
+
+    @property
+    def pending_files(self) -> tuple[str, ...]:
+        """Files still loading: each keeps its last good definitions until it is done."""
+        return tuple(f.path for f in self.files if f.pending)
 
 
 @dataclass
@@ -111,7 +132,11 @@ class ConfigSource:
         overrides: Mapping[str, Any] | None = None,
         missing_secrets: MissingSecrets = MissingSecrets.ERROR,
         environ: Mapping[str, str] | None = None,
+        render_workers: int = 0,
+        render_patience: float | None = None,
+        on_ready: Callable[[str], None] | None = None,
     ) -> None:
+        """``render_workers``: 0 loads on the polling thread; see the module for the rest."""
         self.root = root
         self._base = Path(root)
         self._env = env
@@ -124,6 +149,9 @@ class ConfigSource:
         self._context_diagnostics: tuple[Diagnostic, ...] = ()
         self._desired: dict[str, SinkDefinition] = {}
         self._polled = False
+        self._pool = RenderPool(render_workers, on_ready)
+        self._patience = render_patience
+        self._jobs: dict[str, RenderJob] = {}  # files loading, by path
 
     # ------------------------------------------------------------------------ polling
     def poll(self) -> Poll:
@@ -139,6 +167,10 @@ class ConfigSource:
         loaded = self._load_changed(found, context)
         self._context, self._polled = context, True
         return self._decide(found, loaded)
+
+    def close(self) -> None:
+        """Cancel the loads in progress and stop the workers, without waiting for them."""
+        self._pool.close(self._jobs.values())
 
     def load(self) -> LoadResult:
         """One poll's files and diagnostics (for the one-shot commands)."""
@@ -172,25 +204,45 @@ class ConfigSource:
                 assert problem is not None
                 digest = "refused:" + problem.message
             state = self._files.get(file.display)
+            job = self._jobs.get(file.display)
+            if job is not None and job.digest == digest:
+                continue  # still loading this very content
+            if job is not None:  # superseded by a newer content
+                self._pool.cancel(job)
+                del self._jobs[file.display]
             if state is not None and state.hash == digest:
                 continue
             if data is None:
                 assert problem is not None
-                result = FileResult(file.display, (), (problem,))
-            else:
-                if template_context is None:
-                    template_context = self._template_context()
-                result = load_one(file.path, file.display, template_context, data)
-            loaded.append(file.display)
-            if state is None:
-                self._files[file.display] = _FileState(digest, result)
-            else:
-                state.hash, state.loaded = digest, result
-        # a later template may render a secret an earlier file's diagnostic shows
-        for path in loaded:
-            state = self._files[path]
-            state.loaded = _masked(state.loaded, self._secrets)
+                self._store(file.display, digest, FileResult(file.display, (), (problem,)))
+                loaded.append(file.display)
+                continue
+            if template_context is None:
+                template_context = self._template_context()
+            load = functools.partial(load_one, file.path, file.display, template_context, data)
+            job = self._jobs[file.display] = RenderJob(file.display, digest, load)
+            self._pool.submit(job)
+        if self._jobs:
+            patience = self._patience if self._polled else None
+            self._pool.wait(self._jobs.values(), patience)
+        for path, job in list(self._jobs.items()):
+            result = self._pool.settle(job)
+            if result is not None:
+                del self._jobs[path]
+                self._store(path, job.digest, result)
+                loaded.append(path)
+        if loaded:
+            # a later template may render a secret an earlier file's diagnostic shows
+            for state in self._files.values():
+                state.loaded = _masked(state.loaded, self._secrets)
         return loaded
+
+    def _store(self, path: str, digest: str, result: FileResult) -> None:
+        state = self._files.get(path)
+        if state is None:
+            self._files[path] = _FileState(digest, result)
+        else:
+            state.hash, state.loaded = digest, result
 
     def _template_context(self) -> TemplateContext:
         context = TemplateContext(
@@ -210,7 +262,9 @@ class ConfigSource:
         present = set(paths)
         for gone in [p for p in self._files if p not in present]:
             del self._files[gone]
-        states = [self._files[p] for p in paths]
+        for gone in [p for p in self._jobs if p not in present]:
+            self._pool.cancel(self._jobs.pop(gone))
+        states = [self._files[p] for p in paths if p in self._files]  # not: new, loading
         duplicates = duplicate_names({s.loaded.path: s.loaded.names for s in states})
         loose = (
             *(self._secrets.mask_diagnostic(d) for d in self._context_diagnostics),
@@ -220,8 +274,11 @@ class ConfigSource:
         verdicts: list[FileVerdict] = []
         files: list[FileResult] = []
         definitions: list[SinkDefinition] = []
-        for state in states:
-            path = state.loaded.path
+        for path in paths:
+            state = self._files.get(path)
+            if state is None:  # a new file still loading: nothing of it runs yet
+                verdicts.append(FileVerdict(path, False, False, False, (), pending=True))
+                continue
             cross = duplicates.get(path, ())
             effective = state.loaded.diagnostics + cross
             files.append(replace(state.loaded, diagnostics=effective))
@@ -245,9 +302,10 @@ class ConfigSource:
                     issues.extend(effective)
                 state.rejected_at, state.diagnostics = key, effective
             # a file rolled back at this key keeps its last good set and its issue
+            rejected = state.rejected_at is not None
             verdicts.append(
                 FileVerdict(
-                    path, changed, state.rejected_at is not None, newly_rejected, state.diagnostics
+                    path, changed, rejected, newly_rejected, state.diagnostics, path in self._jobs
                 )
             )
             definitions.extend(state.good)

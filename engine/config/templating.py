@@ -17,6 +17,12 @@ Guarantees:
   (``engine.config.secretbook``) live in their own modules and are re-exported here.
 * Includes and imports resolve in ``<root>/_templates/`` then ``<root>/``; a name or
   symlink that leads outside the root is refused.
+* ``render`` may run on several threads at once for one context (the config source
+  renders changed files in parallel): what one render counts (loop iterations,
+  placeholder warnings) and its clock are the calling thread's own, and the secret
+  book is locked. Values are shared: a template that changes them through a dict
+  method changes them for the files rendering after it, as it did when files
+  rendered one by one (only the order is no longer fixed).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import enum
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -149,7 +156,14 @@ class TemplateContext:
             values=self.values,
             environment=self.env,
         )
-        self._state = _RenderState()
+        self._local = threading.local()  # the render state of each thread's render
+
+    @property
+    def _state(self) -> _RenderState:
+        state: _RenderState | None = getattr(self._local, "state", None)
+        if state is None:
+            state = self._local.state = _RenderState()
+        return state
 
     def display(self, real: Path) -> str:
         try:
@@ -265,7 +279,7 @@ class TemplateContext:
     # -- rendering ----------------------------------------------------------------------
 
     def render(self, file: Path, display: str, source: str) -> RenderOutcome:
-        self._state = _RenderState()
+        self._local.state = _RenderState()
         self.sandbox.start_clock(MAX_RENDER_SECONDS)
         real = str(file.resolve())
         try:

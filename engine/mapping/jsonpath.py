@@ -29,30 +29,98 @@ engine evaluates it once per member (eleven times) before it can say "no". Such 
 query runs instead as ``$[?EXPR']`` over ``{"r": record}``, with every ``$`` of
 ``EXPR`` turned into ``$.r``: one evaluation, the same answer (tested against the
 plain evaluation on generated queries).
+
+The regex functions of filters, RFC 9535's ``match()`` (the whole string) and
+``search()`` (anywhere in it), run with the engine's time bound
+(``engine.mapping.regexes``): a pattern that takes longer than ``MATCH_TIMEOUT_S``
+on one value raises ``RegexTimeout`` naming the function and its pattern, which
+the mapper turns into that event's ``TransformError`` (so ``errors:tolerance``
+decides what happens to it). Everything else about them is the package's own: a
+pattern that is not a valid I-Regexp (RFC 9485), or a value that is not a string,
+gives false, and patterns are translated to the ``regex`` package exactly as the
+package does (its ``.`` excludes line ends), so answers do not change. Queries
+compile with the same grammar and function signatures as the package's default
+environment, which ``validate`` uses: the same expressions are accepted.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import jsonpath_rfc9535
+import regex
+from iregexp_check import check as is_iregexp
+from jsonpath_rfc9535.function_extensions import ExpressionType, FilterFunction
+
+# The package's own I-Regexp → `regex` translation, so answers stay the package's.
+from jsonpath_rfc9535.function_extensions._pattern import map_re
 
 from engine.errors import PermanentError
 from engine.mapping.headers import iso_ms
+from engine.mapping.regexes import UserRegex
 from engine.model import Record
 
 _NOT_JSON = object()
+EXPRESSION_KEY = "subscription:filter:expression"
+
+
+@lru_cache(maxsize=256)
+def _function_pattern(name: str, pattern: str) -> UserRegex | None:
+    """``pattern`` compiled for ``name()`` as the package compiles it; None if not I-Regexp."""
+    if not is_iregexp(pattern):
+        return None
+    try:
+        # The package runs search() in the `regex` package's VERSION1 mode, match() in VERSION0.
+        compiled = regex.compile(map_re(pattern), regex.VERSION1 if name == "search" else 0)
+    except regex.error:
+        return None
+    return UserRegex(
+        EXPRESSION_KEY, pattern, compiled, f"the JSONPath {name}() pattern {pattern!r}"
+    )
+
+
+class _BoundedRegexFunction(FilterFunction):
+    """``match`` or ``search`` as the package defines them, with the engine's time bound."""
+
+    arg_types = [ExpressionType.VALUE, ExpressionType.VALUE]
+    return_type = ExpressionType.LOGICAL
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, value: object, pattern: object) -> bool:
+        if not isinstance(pattern, str) or not isinstance(value, str):
+            return False  # the package's answer for Nothing, numbers, objects
+        compiled = _function_pattern(self.name, pattern)
+        if compiled is None:
+            return False
+        # RegexTimeout past MATCH_TIMEOUT_S
+        found = compiled.fullmatch(value) if self.name == "match" else compiled.search(value)
+        return found is not None
+
+
+class BoundedEnvironment(jsonpath_rfc9535.JSONPathEnvironment):
+    """The package's environment with ``match()`` and ``search()`` bounded in time."""
+
+    def setup_function_extensions(self) -> None:
+        super().setup_function_extensions()
+        for name in ("match", "search"):
+            self.function_extensions[name] = _BoundedRegexFunction(name)
+
+
+ENVIRONMENT = BoundedEnvironment()
 
 
 def compile_query(expression: str) -> jsonpath_rfc9535.JSONPathQuery:
     """The compiled query, or ``PermanentError`` naming the setting and the parser's reason."""
     try:
-        return jsonpath_rfc9535.compile(expression)
+        return ENVIRONMENT.compile(expression)
     except jsonpath_rfc9535.JSONPathError as exc:
         raise PermanentError(
-            f"subscription:filter:expression: invalid JSONPath query {expression!r}: {exc}"
+            f"{EXPRESSION_KEY}: invalid JSONPath query {expression!r}: {exc}"
         ) from exc
 
 
@@ -152,12 +220,13 @@ class JsonPathFilter:
         rewritten = root_only_rewrite(expression)
         if rewritten is not None:
             try:
-                self._query = jsonpath_rfc9535.compile(rewritten)
+                self._query = ENVIRONMENT.compile(rewritten)
                 self._wrapped = True
             except jsonpath_rfc9535.JSONPathError:
                 pass  # keep the query as written
 
     def matches(self, document: dict[str, Any]) -> bool:
+        """``RegexTimeout`` when a ``match()``/``search()`` in the query runs out of time."""
         target = {_WRAP: document} if self._wrapped else document
         # finditer stops at the first node: no need to build the whole node list.
         return next(iter(self._query.finditer(target)), None) is not None

@@ -11,9 +11,10 @@ Guarantees:
 * Value: the event data bytes unchanged, unless transformed (then the changed
   ``value`` as compact JSON). Timestamp: the event's creation time (ms). Key: see
   ``engine.mapping.partition_key``. Headers: see ``engine.mapping.headers``.
-* A transform that fails, or a partition-key or filter regex that runs out of time
-  (``engine.mapping.regexes``), raises ``TransformError`` carrying the record's log
-  position: the event is never skipped silently.
+* A transform that fails, or a partition-key regex or a JSONPath filter's
+  ``match()``/``search()`` that runs out of time (``engine.mapping.regexes``),
+  raises ``TransformError`` carrying the record's log position: the event is never
+  skipped silently. (``matches``, for config tests, raises the ``RegexTimeout``.)
 * ``map_batch`` gives the same messages as calling the mapper per record, but
   runs a transformer once per batch (crossing into V8 dominates its cost).
 
@@ -150,6 +151,7 @@ class Mapper:
     def _map_documents(self, records: Sequence[Record], out: list[Message | None]) -> None:
         pending: list[tuple[int, Record, dict[str, str]]] = []
         documents = []
+        timed_out: tuple[int, TransformError] | None = None
         for index, record in enumerate(records):
             value = parse_value(record)
             if not is_json_value(value):
@@ -159,15 +161,26 @@ class Mapper:
                 continue
             headers = metadata_headers(record.metadata) if record.metadata else {}
             document = record_document(record, value, headers)
-            if self._jsonpath is not None and not self._jsonpath.matches(document):
-                continue
+            if self._jsonpath is not None:
+                try:
+                    if not self._jsonpath.matches(document):
+                        continue
+                except RegexTimeout as exc:  # a match()/search() of the filter ran too long
+                    timed_out = (index, self._failed(record, str(exc)))
+                    break
             if self._transformer is None:
                 out[index] = self._message(record, headers, record.value)
                 continue
             pending.append((index, record, headers))
             documents.append(document)
         if self._transformer is not None and documents:
+            # The events before a filter timeout are mapped in full first, so the
+            # error's ``completed`` holds their messages.
             self._transform(out, pending, documents)
+        if timed_out is not None:
+            index, error = timed_out
+            error.completed = tuple(out[:index])
+            raise error
 
     def _transform(
         self,

@@ -7,11 +7,13 @@ Guarantees:
   ``PermanentError`` with the engine's message when the expression does not compile.
   Validation, the running engine and ``sinks test`` all compile through here, so
   they accept exactly the same expressions.
-* ``UserRegex.search`` gives up after ``MATCH_TIMEOUT_S`` and raises ``RegexTimeout``
-  (a ``PermanentError``) naming the setting, the expression and the text: a
-  catastrophic pattern fails that one event (or config-test case) with a clear error
-  instead of stalling the sink. ``regex`` also recognises many such patterns (like
-  ``^(a+)+$``) and runs them in linear time.
+* ``UserRegex.search`` and ``UserRegex.fullmatch`` give up after ``MATCH_TIMEOUT_S``
+  and raise ``RegexTimeout`` (a ``PermanentError``) naming the setting, the
+  expression and the text: a catastrophic pattern fails that one event (or
+  config-test case) with a clear error instead of stalling the sink. ``regex`` also
+  recognises many such patterns (like ``^(a+)+$``) and runs them in linear time.
+  The ``match()`` and ``search()`` functions of JSONPath filters run through here
+  too (``engine.mapping.jsonpath``).
 """
 
 from __future__ import annotations
@@ -62,10 +64,20 @@ class UserRegex:
         try:
             return self.pattern.search(text, timeout=MATCH_TIMEOUT_S)
         except TimeoutError:
-            raise RegexTimeout(
-                f"{self.key}: {self.shown} did not finish within {MATCH_TIMEOUT_S:g} s "
-                f"on {_shorten(text)!r}"
-            ) from None
+            raise self._timeout(text) from None
+
+    def fullmatch(self, text: str) -> Any:
+        """The match of the whole of ``text`` or None; ``RegexTimeout`` if slow."""
+        try:
+            return self.pattern.fullmatch(text, timeout=MATCH_TIMEOUT_S)
+        except TimeoutError:
+            raise self._timeout(text) from None
+
+    def _timeout(self, text: str) -> RegexTimeout:
+        return RegexTimeout(
+            f"{self.key}: {self.shown} did not finish within {MATCH_TIMEOUT_S:g} s "
+            f"on {_shorten(text)!r}"
+        )
 
 
 def compile_user_regex(expression: str, key: str, *, shown: str | None = None) -> UserRegex:

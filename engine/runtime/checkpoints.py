@@ -21,6 +21,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from engine.adapters.kurrentdb import KurrentClient, encode_json
 from engine.errors import EngineError, PermanentError, WrongExpectedVersion
@@ -42,7 +43,7 @@ class Checkpoint:
     position: Position | None
 
 
-def _decode(data: bytes, stream: str) -> Checkpoint:
+def decode_checkpoint(data: bytes, stream: str) -> Checkpoint:
     try:
         body = json.loads(data)
         log_position = body["logPosition"]
@@ -54,7 +55,7 @@ def _decode(data: bytes, stream: str) -> Checkpoint:
     return Checkpoint(Position(int(log_position), None if revision is None else int(revision)))
 
 
-def _encode(checkpoint: Checkpoint) -> bytes:
+def encode_checkpoint(checkpoint: Checkpoint) -> bytes:
     position = checkpoint.position
     return encode_json(
         {
@@ -68,14 +69,37 @@ class AnotherWriter(PermanentError):
     """The checkpoint stream moved under this sink: another copy of it is running."""
 
 
-class CheckpointStore:
-    """Reads and appends one sink's checkpoints (expected-version appends)."""
+class Store(Protocol):
+    """Where a sink's checkpoints live (``CheckpointStore``, or the exactly-once one)."""
 
-    def __init__(self, client: KurrentClient, sink_name: str, *, max_count: int = MAX_COUNT):
+    sink_name: str
+
+    def load(self) -> Checkpoint | None: ...
+
+    def save(self, checkpoint: Checkpoint) -> None: ...
+
+
+class CheckpointStore:
+    """Reads and appends one sink's checkpoints (expected-version appends).
+
+    ``mirror_of``: the stream only mirrors a checkpoint kept elsewhere (exactly once:
+    the Kafka one wins, ``engine.runtime.exactly_once``); appends then take any
+    version, since fencing is Kafka's job, and their metadata names the original.
+    """
+
+    def __init__(
+        self,
+        client: KurrentClient,
+        sink_name: str,
+        *,
+        max_count: int = MAX_COUNT,
+        mirror_of: str | None = None,
+    ):
         self._client = client
         self.sink_name = sink_name
         self.stream = checkpoint_stream(sink_name)
         self._max_count = max_count
+        self._mirror_of = mirror_of
         self._version: int | None = None
         self._loaded = False
 
@@ -87,9 +111,17 @@ class CheckpointStore:
             self._version = None
             return None
         self._version = last.version
-        return _decode(last.data, self.stream)
+        return decode_checkpoint(last.data, self.stream)
 
     def save(self, checkpoint: Checkpoint) -> None:
+        if self._mirror_of is not None:
+            metadata = encode_json({"mirrorOf": self._mirror_of})
+            data = encode_checkpoint(checkpoint)
+            self._client.append_any(self.stream, [(CHECKPOINT_EVENT_TYPE, data, metadata)])
+            if not self._loaded:
+                self._loaded = True
+                self._client.set_max_count(self.stream, self._max_count)
+            return
         if not self._loaded:
             self.load()
         first = self._version is None
@@ -97,7 +129,7 @@ class CheckpointStore:
             self._version = self._client.append(
                 self.stream,
                 CHECKPOINT_EVENT_TYPE,
-                _encode(checkpoint),
+                encode_checkpoint(checkpoint),
                 expected_version=self._version,
             )
         except WrongExpectedVersion as exc:
@@ -155,7 +187,7 @@ class Committer:
     """Stores confirmed positions into ``store`` as ``policy`` allows."""
 
     def __init__(
-        self, store: CheckpointStore, policy: CommitPolicy, on_stored: Callable[[int], None]
+        self, store: Store, policy: CommitPolicy, on_stored: Callable[[int], None]
     ) -> None:
         self.store = store
         self.policy = policy
@@ -225,12 +257,18 @@ def start_point(
 
 
 def reset(
-    url: str, sink_name: str, target: int | str, *, stream_name: str | None = None
+    url: str,
+    sink_name: str,
+    target: int | str,
+    *,
+    stream_name: str | None = None,
+    first: Callable[[Checkpoint], None] | None = None,
 ) -> Checkpoint:
     """Write a checkpoint so the sink resumes after ``target`` on its next start.
 
     ``target``: a log position, ``"earliest"`` (from the beginning) or ``"latest"``
     (after the current head of $all, or of ``stream_name`` for a stream sink).
+    ``first`` writes it somewhere else before KurrentDB (exactly once: Kafka).
     """
     client = KurrentClient(url)
     try:
@@ -243,6 +281,8 @@ def reset(
             checkpoint = Checkpoint(Position(target, None))
         else:
             raise PermanentError(f"invalid reset target {target!r}")
+        if first is not None:
+            first(checkpoint)
         store = CheckpointStore(client, sink_name)
         store.load()
         store.save(checkpoint)

@@ -16,13 +16,12 @@
   whole batch it travelled in (the messages behind it wait in the window); refused
   alone, it is poison: the sink fails at it, unless the sink's ``PoisonPolicy``
   (``errors:tolerance``) takes it: then the window is sent again at once with that
-  message skipped or dead-lettered (in cluster mode: the transaction is aborted and
-  sent again the same way).
+  message skipped or dead-lettered (with transactions: the transaction is aborted and
+  sent again the same way; see ``engine.runtime.transactional``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -31,12 +30,7 @@ from engine.adapters.kafka import Fenced, KafkaProducer, Refused
 from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.model import Message
 from engine.runtime.tracker import DeliveryTracker, Failure, Position
-from engine.runtime.transactions import (
-    DEFAULT_MAX_AGE_S,
-    TRANSACTION_TIMEOUT_MS,
-    Entry,
-    TransactionLog,
-)
+from engine.runtime.transactions import Entry, TransactionLog
 from engine.settings import SinkSettings
 
 if TYPE_CHECKING:
@@ -63,24 +57,16 @@ class DeliveryPipeline:
         client_id: str = "kafka-sink",
         capacity: int = 50_000,
         producer_extra: Mapping[str, Any] | None = None,
-        transactional_id: str | None = None,
-        transaction_max_age_s: float = DEFAULT_MAX_AGE_S,
         poison: PoisonPolicy | None = None,
+        transactions: TransactionLog | None = None,
     ) -> None:
         self.settings = settings
         self.poison = poison
         self._client_id = client_id
         self._capacity = capacity
         self._extra = dict(producer_extra or {})
-        # Cluster mode: a transactional producer, so that a newer owner fences this one.
-        self.txn: TransactionLog | None = None
-        if transactional_id is not None:
-            self.txn = TransactionLog(transaction_max_age_s)
-            self._extra["transactional.id"] = transactional_id
-            self._extra["transaction.timeout.ms"] = TRANSACTION_TIMEOUT_MS
-            # Transactions need the idempotent producer, whatever waitForBrokerAck says.
-            self._extra["acks"] = "all"
-            self._extra["enable.idempotence"] = True
+        # Given by ``TransactionalPipeline`` (cluster mode, exactly once).
+        self.txn: TransactionLog | None = transactions
         self._txn_failure: Failure | None = None
         self._alone: int | None = None  # position of a refused message sent on its own
         self._counts = (0, 0)  # delivered and retired by trackers replaced after an abort
@@ -202,57 +188,20 @@ class DeliveryPipeline:
             self.txn.note(None, position, revision)
         self.tracker.begin(None, position, revision)
 
-    # -- transactions (cluster mode) -------------------------------------------------
+    # -- transactions: overridden by ``TransactionalPipeline`` ------------------------
 
     def _begin(self, txn: TransactionLog) -> None:
-        if not txn.initialised:
-            self.producer.init_transactions(30.0)  # fences older producers of this sink
-            txn.initialised = True
-        self.producer.begin_transaction()
-        txn.began()
+        raise NotImplementedError("transactions need a TransactionalPipeline")
 
     def checkpointable(self, *, final: bool) -> Position | None:
-        """What a checkpoint may hold now; commits the open transaction first.
-
-        On a final commit (the sink is ending anyway) a fenced producer only means
-        nothing more is committed.
-        """
-        try:
-            self.commit_transaction()
-        except Fenced:
-            if not final:
-                raise
-        return self.confirmed
+        """What a checkpoint may hold now."""
+        return self.tracker.confirmed
 
     def commit_transaction(self) -> None:
-        """Commit the open transaction, if any.
+        """Without transactions there is nothing to commit."""
 
-        ``Fenced`` propagates (the sink must stop); any other failure becomes the
-        pipeline's ``failure``, which ``recover`` handles by aborting and sending
-        the transaction again.
-        """
-        txn = self.txn
-        if txn is None or self.failure is not None:
-            return
-        if not txn.open:
-            if self.tracker.in_flight == 0:
-                txn.committed_now()  # only skipped records since the last commit
-            return
-        try:
-            self.producer.commit_transaction(30.0)
-        except Fenced:
-            raise
-        except EngineError as exc:
-            self.failing = True
-            self.producer.poll(0.1)  # the reports of the failed transaction's messages
-            refused = self.tracker.failure
-            if refused is None or not isinstance(refused.error, Refused):
-                self._txn_failure = Failure(txn.first, exc)  # else the refusal is the failure
-            return
-        txn.committed_now()
-        # The commit flushed every message; serve their reports so counts are current.
-        while self.tracker.in_flight and self.producer.poll(0.05):
-            pass
+    def resumed_at(self, position: Position | None) -> None:
+        """The sink resumes after ``position`` (its stored checkpoint)."""
 
     def poll(self, timeout: float = 0.0) -> None:
         self.producer.poll(timeout)
@@ -344,18 +293,7 @@ class DeliveryPipeline:
     def _resend_transaction(
         self, txn: TransactionLog, change: Callable[[list[Entry]], list[Entry]]
     ) -> None:
-        """Abort the failed transaction and send all of it again, in read order."""
-        with contextlib.suppress(EngineError):
-            self.producer.abort_transaction(10.0)
-        old = self.producer
-        self._counts = (self.delivered, self.retired)
-        self.tracker = DeliveryTracker(self._capacity)  # the old one's tokens die with `old`
-        self.producer = self._new_producer()
-        old.close(0)
-        self._txn_failure = None
-        self._purge = False
-        self.failing = False
-        self._send_all(change(txn.take_for_resend()))
+        raise NotImplementedError("transactions need a TransactionalPipeline")
 
     def note_progress(self) -> None:
         """Reset the retry count once the window moved past a recovered failure."""

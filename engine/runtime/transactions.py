@@ -19,11 +19,12 @@ an aborted transaction can be sent again from its first record. It guarantees:
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from engine.constants import TRANSACTION_TIMEOUT_MS
 from engine.model import Message
 from engine.runtime.tracker import Position
 
-TRANSACTION_TIMEOUT_MS = 60_000  # the broker aborts a dead producer's open one after this
 DEFAULT_MAX_AGE_S = 0.25
 
 Entry = tuple[Message | None, int, int | None]  # message (None: no message), position, revision
@@ -31,6 +32,17 @@ Entry = tuple[Message | None, int, int | None]  # message (None: no message), po
 
 def transactional_id(prefix: str, sink: str) -> str:
     return f"{prefix}{sink}"
+
+
+def transactional_config(transactional_id: str) -> dict[str, Any]:
+    """The producer keys of a transactional producer with that id."""
+    return {
+        "transactional.id": transactional_id,
+        "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+        # Transactions need the idempotent producer, whatever waitForBrokerAck says.
+        "acks": "all",
+        "enable.idempotence": True,
+    }
 
 
 class TransactionLog:

@@ -1,32 +1,25 @@
-"""One running sink: KurrentDB subscription → Mapper → Kafka, at least once, in order.
+"""One running sink: KurrentDB subscription → Mapper → Kafka, in order.
 
 Guarantees:
 
-* ``start()`` builds the Mapper (and with it the subscription plan, once) and the
-  producer first, so a sink that cannot start raises ``PermanentError``
-  synchronously; then one worker thread runs the sink, and a reader thread
-  (``engine.runtime.reader``) drains the subscription.
-* The checkpoint (``$connectors/<name>/checkpoints``) only ever holds a position
-  below which every event was confirmed by the broker; it is committed per
-  ``autocommit`` and once more on a graceful ``stop()``.
+* ``start()`` builds the Mapper (and the subscription plan, once) and the producer
+  first, so a sink that cannot start raises ``PermanentError`` synchronously; then a
+  worker thread runs the sink and a reader thread (``engine.runtime.reader``, which
+  says why two) drains the subscription.
+* The checkpoint only ever holds a position below which every event was confirmed
+  by the broker (with transactions: committed); it is committed per ``autocommit``
+  and once more on a graceful ``stop()``. Where it lives and which pipeline sends
+  (at least once, cluster mode, exactly once): ``engine.runtime.assembly``.
 * When KurrentDB goes away the sink is BACKOFF: it lets in-flight messages settle,
-  then resubscribes after the last record read (now delivered), with a growing delay.
+  then resubscribes after the last record read (now delivered), with a growing
+  delay; with transactions, after the last commit.
 * Transient delivery failures are retried per the ``resilience`` settings by
   re-producing everything from the first unconfirmed record; any other failure
   (or a transformer error) ends in FAILED with the reason and the position, the
   checkpoint never passing the failed event, unless ``errors:tolerance`` skips or
   dead-letters that poison event (``engine.runtime.errors_policy``).
 * ``status().caught_up`` is true while the subscription is live (the server said
-  it caught up) and nothing read is waiting or in flight: every matching event
-  stored so far has reached the broker.
-
-Why two threads and not one: one thread reading, mapping and producing inline (on
-grpc's single-threaded path, reports served while it waits for the server) was
-measured against this pair with tests/benchmarks/bench_sink.py, interleaved: the
-same CPU per event (about 38 µs then) at half the events per second (11-12k vs 23-28k).
-On one thread every wait stops everything (the checkpoint append, a full producer
-queue, grpc taking replies off the socket only inside ``next()``); the pair
-overlaps them: the reader reads on while the worker commits or waits.
+  it caught up) and nothing read is waiting or in flight.
 """
 
 from __future__ import annotations
@@ -37,18 +30,18 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
-from engine.adapters.kafka import SINK_CLIENT_PREFIX
 from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker
 from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.mapping.pipeline import Mapper
 from engine.model import Record, SinkDefinition
-from engine.runtime.checkpoints import CheckpointStore, CommitPolicy, Committer, start_point
+from engine.runtime.assembly import delivery_for
+from engine.runtime.checkpoints import CommitPolicy, Committer, StartPoint, start_point
 from engine.runtime.delivery import DeliveryPipeline
 from engine.runtime.errors_policy import BatchSender, PoisonPolicy
 from engine.runtime.health import SinkHealth, cause_of
 from engine.runtime.reader import END, SubscriptionReader
 from engine.runtime.tracker import Position
-from engine.runtime.transactions import transactional_id
+from engine.runtime.transactional import TransactionalPipeline
 from engine.runtime.worker_api import (
     Cause,
     Connections,
@@ -107,28 +100,30 @@ class SinkWorker:
         self._retired = 0
         self._live = False  # the current subscription reported caught-up
         self._idle = False  # the worker's last look at the reader found nothing
+        self._start = StartPoint(None)  # where this run began reading (set on resume)
 
     def start(self) -> None:
         settings = SinkSettings.from_canonical(self.definition.settings)
         self._initial_position = settings.initial_position
         self._mapper = Mapper(self.name, settings)
         self._plan = self._mapper.plan
-        prefix = self._connections.transactional_prefix
         poison = PoisonPolicy(settings, self.name, self._health.incident)  # errors:tolerance
-        self._pipeline = DeliveryPipeline(
+        self._client = KurrentClient(self._connections.kurrentdb_url)  # checks the URL only
+        self._pipeline, store = delivery_for(
+            self.name,
             settings,
-            client_id=SINK_CLIENT_PREFIX + self.name,
+            self._connections,
+            self._client,
             capacity=self._capacity,
             producer_extra=self._producer_overrides,
-            transactional_id=None if prefix is None else transactional_id(prefix, self.name),
             poison=poison,
+            should_stop=self._stop.is_set,
         )
         stream_sink = self._plan.stream_name is not None
         self._sender = BatchSender(self._mapper, self._pipeline, stream_sink, poison)
-        self._client = KurrentClient(self._connections.kurrentdb_url)  # checks the URL only
         self._policy = CommitPolicy.from_settings(settings)
         stored = partial(self._listener.on_checkpoint, self.name)
-        self._committer = Committer(CheckpointStore(self._client, self.name), self._policy, stored)
+        self._committer = Committer(store, self._policy, stored)
         self._set_state(SinkState.ACTIVATING, None)
         self._thread = threading.Thread(target=self._run, name=f"sink-{self.name}", daemon=True)
         self._thread.start()
@@ -206,6 +201,7 @@ class SinkWorker:
                     self._commit(final=True)
                     self._back_off(exc, attempt)
                     attempt += 1
+                    self._rewind_uncommitted(client)
             raise _Stopped
         except _Stopped:
             self._finish()
@@ -218,16 +214,34 @@ class SinkWorker:
             client.close()
             self._mapper.close()  # a transformer holds a JavaScript engine and its thread
 
-    def _resume_from(self, client: KurrentClient) -> None:
-        """Decide where reading starts: after the checkpoint, else the initial position."""
-        assert self._committer is not None
+    def _resume_from(self, client: KurrentClient, *, again: bool = False) -> None:
+        """Decide where reading starts: after the checkpoint, else the initial position
+        (``again``: where this run began, so a pinned "latest" stays where it was)."""
+        assert self._committer is not None and self._pipeline is not None
         checkpoint = self._retrying(self._committer.store.load)
-        start = self._retrying(
-            lambda: start_point(client, checkpoint, self._initial_position, self._plan.stream_name)
+        initial, stream = self._initial_position, self._plan.stream_name
+        start = (
+            self._start
+            if again and checkpoint is None
+            else self._retrying(lambda: start_point(client, checkpoint, initial, stream))
         )
+        self._start = start
         self._read_at, self._skip_until = start.after, start.skip_until
         if checkpoint is not None:
             self._committer.committed = checkpoint.position
+            self._pipeline.resumed_at(checkpoint.position)
+
+    def _rewind_uncommitted(self, client: KurrentClient) -> None:
+        """With transactions, what did not commit is read again (aborted first); exactly
+        once: after the checkpoint in Kafka, read again once fenced, since a commit that
+        timed out may still have happened."""
+        pipeline = self._pipeline
+        if isinstance(pipeline, TransactionalPipeline):
+            pipeline.abandon()
+            if pipeline.exactly_once:
+                return self._resume_from(client, again=True)
+            point = pipeline.restart_point(self._start)
+            self._read_at, self._skip_until = point.after, point.skip_until
 
     def _retrying(self, action: Callable[[], _T]) -> _T:
         """Run ``action`` until it does not raise TemporaryError (BACKOFF meanwhile)."""
@@ -349,11 +363,9 @@ class SinkWorker:
 
     # -- bookkeeping -----------------------------------------------------------
     def _report(self) -> None:
-        pipeline = self._pipeline
-        assert pipeline is not None
-        self._reporter.report(
-            self.read, pipeline.delivered, pipeline.failed, pipeline.take_latencies
-        )
+        p = self._pipeline
+        assert p is not None
+        self._reporter.report(self.read, p.delivered, p.failed, p.take_latencies)
 
     def _commit(self, *, final: bool) -> None:
         """Store the confirmed position if it moved (see ``Committer.commit``)."""
@@ -365,8 +377,7 @@ class SinkWorker:
             self._health.error(problem)
 
     def _position(self) -> int | None:
-        at = self._read_at
-        return at.log_position if at is not None else None
+        return None if self._read_at is None else self._read_at.log_position
 
     def _drop_reader(self) -> None:
         reader, self._reader = self._reader, None
@@ -379,8 +390,7 @@ class SinkWorker:
         self._set_state(SinkState.STOPPED, None)
 
     def _fail(self, exc: PermanentError) -> None:
-        # Whatever was confirmed before the failure may still be committed: it
-        # never passes the failed event.
+        # What was confirmed before the failure may still be committed: not past it.
         self._wind_down(5.0)
         self._health.fail(exc, self._position())
         self._set_state(SinkState.FAILED, str(exc))

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.constants import DEFAULT_KURRENTDB_URL
+from engine.cluster.naming import transactional_prefix as _prefix_of
+from engine.constants import DEFAULT_ENGINE_ID, DEFAULT_KURRENTDB_URL
 
 
 class Cause(enum.Enum):
@@ -64,6 +65,9 @@ class Connections:
     # Cluster mode: every sink produces in transactions with the id <prefix><sink>, so
     # that the member that takes a sink over fences the one that had it.
     transactional_prefix: str | None = None
+    # delivery:guarantee exactlyOnce: the prefix of every such sink's transactional id
+    # (the group's, or the standalone engine's id: sinks-engine.<id>.<sink>).
+    exactly_once_prefix: str = _prefix_of(DEFAULT_ENGINE_ID)
 
 
 @dataclass(frozen=True)

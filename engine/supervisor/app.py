@@ -8,8 +8,15 @@
    status server and the watcher.
 3. ``serve()`` takes reload requests (file changes, SIGHUP) on the calling thread
    until ``request_stop()`` (SIGTERM/SIGINT in ``sinks run``); each one polls the
-   same source again, which re-reads only the files that changed.
-4. ``shutdown()`` stops every sink within the deadline and reports stuck ones.
+   same source again, which re-reads only the files that changed. Changed files
+   load each on its own thread: a reload applies the ones done within
+   ``RELOAD_PATIENCE_S`` and a slow one (a template rendering for seconds) keeps its
+   last good version until it finishes, which requests the next reload.
+4. ``request_stop()`` ends ``serve()`` (a reload waiting for a slow file returns at
+   once) and ``shutdown()`` stops every sink within the deadline and reports stuck
+   ones. Neither waits for a template still rendering: its render is cancelled (it
+   stops at its next sandbox check, on a daemon thread) and its result dropped, so
+   the file's last good version is what ran until the end.
 """
 
 from __future__ import annotations
@@ -21,7 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.config.source import ConfigSource, Poll
-from engine.constants import DEFAULT_KURRENTDB_URL, DEFAULT_SINKS_DIR, DEFAULT_STATUS_ADDR
+from engine.constants import (
+    DEFAULT_ENGINE_ID,
+    DEFAULT_KURRENTDB_URL,
+    DEFAULT_SINKS_DIR,
+    DEFAULT_STATUS_ADDR,
+    RELOAD_LOAD_WORKERS,
+    RELOAD_PATIENCE_S,
+)
 from engine.model import SinkDefinition
 from engine.supervisor.logs import EventLog, IncidentLog
 from engine.supervisor.metrics import EngineMetrics
@@ -51,6 +65,7 @@ class EngineOptions:
     extra_watch_paths: tuple[Path, ...] = ()
     head_interval: float = 5.0
     cluster: ClusterOptions | None = None  # None: standalone
+    engine_id: str = DEFAULT_ENGINE_ID  # standalone: in exactlyOnce sinks' transactional ids
 
 
 class EngineApp:
@@ -72,13 +87,21 @@ class EngineApp:
         self.reload_count = 0
         self._scope: OwnedScope | None = None
         self.source = ConfigSource(
-            options.sinks_dir, env=options.env, overrides=dict(options.overrides) or None
+            options.sinks_dir,
+            env=options.env,
+            overrides=dict(options.overrides) or None,
+            render_workers=RELOAD_LOAD_WORKERS,
+            render_patience=RELOAD_PATIENCE_S,
+            on_ready=self._file_loaded,
         )
         self.supervisor: Supervisor = Supervisor(
             Connections(
                 kurrentdb_url=options.kurrentdb_url,
                 transactional_prefix=(
                     None if options.cluster is None else transactional_prefix(options.cluster.group)
+                ),
+                exactly_once_prefix=transactional_prefix(
+                    options.engine_id if options.cluster is None else options.cluster.group
                 ),
             ),
             # Metrics count what a running sink reports; the event log writes its incidents.
@@ -124,6 +147,10 @@ class EngineApp:
     @property
     def last_reload(self) -> ReloadResult | None:
         return self.reloader.last_reload
+
+    def _file_loaded(self, path: str) -> None:
+        # A file a reload left loading is done (on a render thread): reload again.
+        self.queue.post(f"file loaded: {Path(path).name}")
 
     def _start_failed(self, failure: StartFailure) -> None:
         self.source.start_failed(failure.failed, failure.restored, failure.error)
@@ -182,8 +209,10 @@ class EngineApp:
 
     def request_stop(self) -> None:
         self.queue.stop()
+        self.source.close()  # a reload waiting for a slow file returns at once
 
     def shutdown(self) -> ShutdownResult:
+        self.source.close()  # renders in progress are cancelled, not waited for
         if self.watcher is not None:
             self.watcher.stop()
         if self.membership is not None:

@@ -120,6 +120,11 @@ class EventLog:
             where = d.location.format() if d.location else path
             self.emit("ERROR", "file.rejected", file=path, at=where, diagnostic=d.format())
 
+    def file_pending(self, path: str) -> None:
+        self.emit(
+            "INFO", "file.pending", file=path, note="still loading; its last good version runs"
+        )
+
     def reload_plan(self, plan: Plan) -> None:
         self.emit(
             "INFO",
@@ -139,6 +144,7 @@ class EventLog:
             outcome=result.outcome.value,
             rejected=",".join(result.rejected_files) or None,
             rolled_back=",".join(r.name for r in result.rolled_back) or None,
+            pending=",".join(result.pending_files) or None,
             seconds=round(result.duration_s, 3),
         )
 

@@ -12,6 +12,10 @@ Guarantees:
 
 * Every new rejection is logged once with its diagnostics; every reload is logged
   and passed to ``on_reload``.
+* A file the poll left loading (a slow template, see ``engine.config.source``) is
+  logged once as pending and listed in the result's ``pending_files``; the files
+  that finished are applied without waiting for it, and its own result arrives with
+  the reload its completion requests.
 * The outcome is PARTIAL when a file was rejected or a sink rolled back or failed,
   UNCHANGED when nothing changed on disk and nothing had to be done, else APPLIED.
 """
@@ -46,6 +50,7 @@ class Reloader:
         self._on_reload = on_reload
         self._apply = apply or supervisor.apply
         self.last_reload: ReloadResult | None = None
+        self._pending: set[str] = set()  # files pending at the last poll
 
     def views(self) -> list[SinkView]:
         """The supervisor's views (the status server reads them here with ``last_reload``)."""
@@ -58,6 +63,9 @@ class Reloader:
         for verdict in poll.files:
             if verdict.newly_rejected:
                 self._log.file_rejected(verdict.path, verdict.diagnostics)
+            if verdict.pending and verdict.path not in self._pending:
+                self._log.file_pending(verdict.path)
+        self._pending = set(poll.pending_files)
         applied = self._apply(poll.desired)
         result = reload_result(poll, applied, time.monotonic() - started)
         self.last_reload = result
@@ -94,4 +102,5 @@ def reload_result(poll: Poll, applied: Applied, duration_s: float) -> ReloadResu
         issues=tuple(issues),
         stuck=applied.stuck,
         duration_s=duration_s,
+        pending_files=poll.pending_files,
     )

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.model import Diagnostic, SinkDefinition
+from engine.settings import SinkSettings
 from engine.supervisor.plan import Plan
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class Applied:
     failed_to_start: tuple[str, ...] = ()  # added sinks that failed (nothing to roll back to)
     stuck: tuple[str, ...] = ()  # old workers that did not stop within the deadline
     duration_s: float = 0.0
+    pending_files: tuple[str, ...] = ()  # still loading: their last good versions run
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class ReloadResult:
     issues: tuple[Diagnostic, ...] = ()
     stuck: tuple[str, ...] = ()  # old workers that did not stop within the deadline
     duration_s: float = 0.0
+    pending_files: tuple[str, ...] = ()  # still loading: their last good versions run
 
     def issue_lines(self) -> list[str]:
         """Every issue as a compiler-style line (notes on their own lines)."""
@@ -81,6 +84,7 @@ class ReloadResult:
             "rolled_back": [{"name": r.name, "error": r.error} for r in self.rolled_back],
             "failed_to_start": list(self.failed_to_start),
             "stuck": list(self.stuck),
+            "pending_files": list(self.pending_files),
             "issues": self.issue_lines(),
             "duration_s": round(self.duration_s, 4),
         }
@@ -112,6 +116,7 @@ class SinkView:
     # (readiness counts only local sinks). Standalone: no owner, always local.
     owner: dict[str, Any] | None = None
     local: bool = True
+    guarantee: str | None = None  # delivery:guarantee (see guarantee_of)
 
     @classmethod
     def of_status(
@@ -130,6 +135,7 @@ class SinkView:
             enabled=True,
             issues=issues,
             restarts=restarts,
+            guarantee=guarantee_of(definition),
             **counters,
         )
 
@@ -167,7 +173,13 @@ class SinkView:
             "issues": list(self.issues),
             "restarts": self.restarts,
             "owner": self.owner,
+            "guarantee": self.guarantee,
         }
+
+
+def guarantee_of(definition: SinkDefinition) -> str:
+    """The sink's ``delivery:guarantee``, its table default when not written."""
+    return SinkSettings.from_canonical(definition.settings).guarantee.value
 
 
 def _iso(at: float | None) -> str | None:
@@ -187,6 +199,7 @@ class ShutdownResult:
 _COUNTERS = frozenset(f.name for f in fields(SinkView)) - {
     "state",
     "digest",
+    "guarantee",
     "source_file",
     "enabled",
     "issues",

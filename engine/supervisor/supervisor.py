@@ -39,7 +39,14 @@ from engine.model import SinkDefinition
 from engine.runtime.worker_api import Connections, SinkState, WorkerListener, WorkerStatus
 from engine.supervisor.logs import EventLog
 from engine.supervisor.plan import Plan, plan
-from engine.supervisor.results import Applied, Rollback, ShutdownResult, SinkView, StartFailure
+from engine.supervisor.results import (
+    Applied,
+    Rollback,
+    ShutdownResult,
+    SinkView,
+    StartFailure,
+    guarantee_of,
+)
 
 
 class Worker(Protocol):
@@ -346,6 +353,7 @@ class Supervisor:
                     last_error=record.reason if failed else None,
                     issues=issues,
                     restarts=record.restarts,
+                    guarantee=guarantee_of(definition),
                 )
             )
         return views

@@ -299,3 +299,39 @@ def test_dead_letter_needs_a_topic_of_its_own() -> None:
     assert ok.diagnostics == ()
     assert ok.settings is not None and ok.settings["errors:tolerance"] == "deadLetter"
     assert check().settings["errors:tolerance"] == "fail"  # type: ignore[index]
+
+
+def test_exactly_once_is_accepted_with_the_defaults() -> None:
+    result = check(delivery__guarantee="exactlyonce")
+    assert messages(result) == []
+    assert result.settings["delivery:guarantee"] == "exactlyOnce"
+
+
+def test_exactly_once_needs_broker_acks_and_checkpoints() -> None:
+    result = check(
+        delivery__guarantee="exactlyOnce", waitForBrokerAck=False, autocommit__enabled=False
+    )
+    assert messages(result) == [
+        f"{FILE}: error: waitForBrokerAck: must be true: required by delivery:guarantee "
+        "exactlyOnce (transactions need the idempotent producer)",
+        f"{FILE}: error: autocommit:enabled: must be true: required by delivery:guarantee "
+        "exactlyOnce (each transaction commits with its checkpoint)",
+    ]
+
+
+def test_exactly_once_refuses_waits_longer_than_half_the_transaction_timeout() -> None:
+    result = check(
+        delivery__guarantee="exactlyOnce",
+        autocommit__interval=30_001,
+        resilience__requestTimeoutMs=45_000,
+    )
+    assert messages(result) == [
+        f"{FILE}: error: autocommit:interval: must be at most 30000 with delivery:guarantee "
+        "exactlyOnce, got 30001: a transaction stays open this long, and the broker aborts "
+        "a transaction after 60000 ms",
+        f"{FILE}: error: resilience:requestTimeoutMs: must be at most 30000 with "
+        "delivery:guarantee exactlyOnce, got 45000: the producer waits for a broker this "
+        "long, and the broker aborts a transaction after 60000 ms",
+    ]
+    # The same values are fine at least once.
+    assert messages(check(autocommit__interval=30_001, resilience__requestTimeoutMs=45_000)) == []

@@ -48,6 +48,7 @@ CANONICAL_KEYS = {
     "subscription:initialPosition", "transformer:enabled", "transformer:function",
     "autocommit:enabled", "autocommit:interval", "autocommit:recordsThreshold",
     "logging:enabled", "headers:ignoreSystem", "errors:tolerance", "errors:deadLetterTopic",
+    "delivery:guarantee",
 }  # fmt: skip
 
 

@@ -7,12 +7,14 @@ string 30 times: 1.6 GB, and accepted).
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from engine.config import templating
+from engine.config.jinja_env import cancel_renders_on
 from tests.config.test_templating import make_root, render
 
 DOUBLING = '{%% set ns = namespace(s="x") %%}{%% for i in range(30) %%}%s{%% endfor %%}{{ ns.s }}'
@@ -75,3 +77,47 @@ def test_rendering_stops_at_its_time_limit(tmp_path: Path, monkeypatch: pytest.M
         ["sinks.d/t.yaml.j2:1: error: rendering took longer than 0.05 s"],
     )
     assert time.monotonic() - started < 2
+
+
+class _GateEnviron(dict[str, str]):
+    """Environment variables whose ``GATE`` lookup waits until the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__(GATE="open")
+        self.reached = threading.Event()
+        self.go = threading.Event()
+
+    def __contains__(self, name: object) -> bool:
+        if name == "GATE":
+            self.reached.set()
+            assert self.go.wait(60)
+        return super().__contains__(name)
+
+
+def test_a_cancelled_render_on_another_thread_stops_at_its_next_check(tmp_path: Path) -> None:
+    # The render waits at `env("GATE")`; meanwhile its cancel event is set; the loop
+    # after it is where the sandbox's next check stops it.
+    environ = _GateEnviron()
+    context = templating.TemplateContext(make_root(tmp_path, {}), "sinks.d", environ=environ)
+    source = "{% set g = env('GATE') %}\n{% for i in range(199000) %}{{ i }}{% endfor %}\n"
+    cancel = threading.Event()
+    outcomes: list[templating.RenderOutcome] = []
+
+    def run() -> None:
+        with cancel_renders_on(cancel):
+            outcomes.append(context.render(tmp_path / "t.yaml.j2", "sinks.d/t.yaml.j2", source))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert environ.reached.wait(60)
+    cancel.set()
+    environ.go.set()
+    thread.join(60)
+    [outcome] = outcomes
+    assert outcome.text is None
+    assert [d.format() for d in outcome.diagnostics] == [
+        "sinks.d/t.yaml.j2:2: error: rendering cancelled"
+    ]
+    # The same context renders on the main thread with no cancel event of its own.
+    environ.go.set()
+    assert context.render(tmp_path / "u.yaml.j2", "sinks.d/u.yaml.j2", "b: 1\n").text == "b: 1\n"

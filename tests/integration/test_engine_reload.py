@@ -86,12 +86,17 @@ class Engine:
         return self.app.supervisor
 
     def after_reload(self, action: Callable[[], None], timeout: float = 30) -> ReloadResult:
-        """Do ``action`` and wait for the reload it causes."""
+        """Do ``action`` and wait for the reload it causes (and one for a file it left loading)."""
+
+        def done() -> bool:
+            last = self.app.last_reload
+            return self.app.reload_count > seen and last is not None and not last.pending_files
+
         with self.app.reloaded:
             seen = self.app.reload_count
         action()
         with self.app.reloaded:
-            assert self.app.reloaded.wait_for(lambda: self.app.reload_count > seen, timeout)
+            assert self.app.reloaded.wait_for(done, timeout)
         result = self.app.last_reload
         assert result is not None
         return result  # type: ignore[no-any-return]

@@ -8,9 +8,9 @@ from engine.errors import PermanentError
 from engine.runtime.checkpoints import (
     Checkpoint,
     CommitPolicy,
-    _decode,
-    _encode,
     checkpoint_stream,
+    decode_checkpoint,
+    encode_checkpoint,
 )
 from engine.runtime.tracker import Position
 
@@ -24,16 +24,16 @@ def test_stream_name() -> None:
     [Checkpoint(None), Checkpoint(Position(1234)), Checkpoint(Position(99, 7))],
 )
 def test_round_trip(checkpoint: Checkpoint) -> None:
-    assert _decode(_encode(checkpoint), "s") == checkpoint
+    assert decode_checkpoint(encode_checkpoint(checkpoint), "s") == checkpoint
 
 
 def test_encoding_is_plain_json() -> None:
-    assert _encode(Checkpoint(Position(5, 2))) == b'{"logPosition":5,"streamRevision":2}'
+    assert encode_checkpoint(Checkpoint(Position(5, 2))) == b'{"logPosition":5,"streamRevision":2}'
 
 
 def test_unreadable_checkpoint_is_a_clear_error() -> None:
     with pytest.raises(PermanentError, match="checkpoint stream 's' holds an unreadable event"):
-        _decode(b"not json", "s")
+        decode_checkpoint(b"not json", "s")
 
 
 def test_records_threshold_comes_first() -> None:

@@ -16,7 +16,7 @@ from engine.runtime.worker_api import Connections
 from engine.supervisor.reload import Reloader
 from engine.supervisor.results import ReloadOutcome, ReloadResult, ShutdownResult, SinkView
 from engine.supervisor.supervisor import Supervisor, Worker
-from tests.supervisor.fakes import Folder, Journal
+from tests.supervisor.fakes import Folder, Journal, sink_yaml
 
 CODECS = "None, Gzip, Snappy, Lz4, Zstd"
 
@@ -83,6 +83,20 @@ def test_starts_enabled_sinks_and_shows_disabled_ones(journal: Journal, folder: 
     assert view is not None
     assert (view.delivered, view.last_delivered_position) == (5, 100)
     assert view.source_file == str(folder.root / "a.yaml")
+    # Running or not, a sink shows its guarantee (the table default when not written).
+    assert view.to_json()["guarantee"] == "atLeastOnce"
+    archive = sup.view("archive")
+    assert archive is not None and archive.to_json()["guarantee"] == "atLeastOnce"
+
+
+def test_a_sink_shows_its_delivery_guarantee(journal: Journal, folder: Folder) -> None:
+    (folder.root / "eo.yaml").write_text(
+        sink_yaml("ledger", "ledger-t") + "  delivery:\n    guarantee: exactlyonce\n"
+    )
+    sup = make(journal, folder)
+    sup.reload()
+    view = sup.view("ledger")
+    assert view is not None and view.to_json()["guarantee"] == "exactlyOnce"
 
 
 def test_changed_sink_stops_before_the_new_one_starts(journal: Journal, folder: Folder) -> None:

@@ -3,6 +3,7 @@
 This package is the one place that imports confluent_kafka (import-linter checks it):
 ``producer`` (a sink's producer), ``errors`` (client errors into ``engine.errors``),
 ``group`` (the consumer group of cluster mode), ``tap`` (``sinks tap``).
+``checkpoints`` keeps the exactly-once mode's checkpoint topic.
 
 What this module guarantees:
 
@@ -52,6 +53,11 @@ mean "the broker could not be reached in time" (``_MSG_TIMED_OUT``,
 topic, fatal producer state, ...) becomes ``PermanentError``.
 """
 
+from engine.adapters.kafka.checkpoints import (
+    checkpoint_client_config,
+    ensure_checkpoint_topic,
+    read_latest_checkpoint,
+)
 from engine.adapters.kafka.errors import (
     BROKEN_CODES,
     CLIENT_LOGGER,
@@ -80,7 +86,10 @@ __all__ = [
     "Refused",
     "Tap",
     "TransactionAborted",
+    "checkpoint_client_config",
     "classify",
+    "ensure_checkpoint_topic",
     "producer_config",
+    "read_latest_checkpoint",
     "tap_config",
 ]

@@ -150,6 +150,18 @@ class KafkaProducer:
             except KafkaException as exc:
                 raise translate(exc) from exc
 
+    def produce_unreported(self, topic: str, key: bytes, value: bytes) -> None:
+        """Queue one record whose report nobody needs (a checkpoint inside a transaction:
+        if it fails, so does the commit of the transaction that carries it)."""
+        while True:
+            try:
+                self._producer.produce(topic, value, key)
+                return
+            except BufferError:
+                self.poll(0.05)
+            except KafkaException as exc:
+                raise translate(exc) from exc
+
     def poll(self, timeout: float = 0.0) -> int:
         try:
             return int(self._producer.poll(timeout))

@@ -1,0 +1,208 @@
+"""The delivery pipeline with Kafka transactions (cluster mode and exactly once).
+
+``TransactionalPipeline`` is a ``DeliveryPipeline`` whose producer has a
+``transactional.id`` naming the sink (``engine.runtime.transactions``). It guarantees:
+
+* registering the id (``fence``, done before anything is sent) fences every older
+  producer of the sink and ends its open transaction: a zombie's messages after
+  that point are refused by the broker, and it learns it is ``Fenced``;
+* ``confirmed`` (what a checkpoint may hold) only covers committed transactions;
+* with a ``checkpoint_record`` (``delivery:guarantee: exactlyOnce``), every commit
+  carries one more record, the sink's checkpoint at the last record of the
+  transaction, so the messages and the position they reach commit together or not
+  at all; transactions are then committed when the checkpoint policy says so,
+  not by age;
+* a commit whose outcome is unknown (a timeout: the request may have reached the
+  transaction coordinator) is retried as a commit, never aborted and sent again,
+  which could deliver twice; only a transaction Kafka says must abort is aborted
+  and sent again from its first record;
+* ``abandon`` drops the open transaction (aborted) so the caller can read again
+  from ``confirmed``: what is not committed is never counted as delivered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from engine.adapters.kafka import Fenced, Refused, TransactionAborted
+from engine.errors import EngineError, TemporaryError
+from engine.runtime.checkpoints import StartPoint
+from engine.runtime.delivery import DeliveryPipeline
+from engine.runtime.tracker import DeliveryTracker, Failure, Position
+from engine.runtime.transactions import (
+    DEFAULT_MAX_AGE_S,
+    Entry,
+    TransactionLog,
+    transactional_config,
+)
+from engine.settings import SinkSettings
+
+if TYPE_CHECKING:
+    from engine.runtime.errors_policy import PoisonPolicy
+
+# (topic, key, value) of the checkpoint record that closes a transaction.
+CheckpointRecord = Callable[[Position | None], tuple[str, bytes, bytes]]
+
+_CALL_TIMEOUT_S = 30.0  # one init/commit call; a timeout is retried
+_FINAL_COMMIT_TRIES = 2  # a final commit gives up sooner: the next owner resolves it
+
+
+def _never() -> bool:
+    return False
+
+
+class TransactionalPipeline(DeliveryPipeline):
+    def __init__(
+        self,
+        settings: SinkSettings,
+        transactional_id: str,
+        *,
+        client_id: str = "kafka-sink",
+        capacity: int = 50_000,
+        producer_extra: Mapping[str, Any] | None = None,
+        poison: PoisonPolicy | None = None,
+        checkpoint_record: CheckpointRecord | None = None,
+        max_age_s: float = DEFAULT_MAX_AGE_S,
+        should_stop: Callable[[], bool] = _never,
+    ) -> None:
+        extra = dict(producer_extra or {}) | transactional_config(transactional_id)
+        self.transactional_id = transactional_id
+        self._checkpoint_record = checkpoint_record
+        self._should_stop = should_stop
+        self.commit_retries = 0  # commits whose outcome was unknown and were retried
+        # Exactly once: transactions end with checkpoints (the commit policy), not by age.
+        age = math.inf if checkpoint_record is not None else max_age_s
+        super().__init__(
+            settings,
+            client_id=client_id,
+            capacity=capacity,
+            producer_extra=extra,
+            poison=poison,
+            transactions=TransactionLog(age),
+        )
+
+    @property
+    def exactly_once(self) -> bool:
+        return self._checkpoint_record is not None
+
+    @property
+    def log(self) -> TransactionLog:
+        assert self.txn is not None
+        return self.txn
+
+    def resumed_at(self, position: Position | None) -> None:
+        if self.exactly_once:
+            self.log.committed = position  # committed with the messages before it
+
+    def restart_point(self, start: StartPoint) -> StartPoint:
+        """Where to read again after ``abandon``: after the last commit, else ``start``."""
+        committed = self.confirmed
+        return start if committed is None else StartPoint(committed)
+
+    def fence(self) -> None:
+        """Register the transactional id (fences older producers) if not done yet."""
+        txn = self.log
+        if not txn.initialised:
+            self.producer.init_transactions(_CALL_TIMEOUT_S)
+            txn.initialised = True
+
+    def _begin(self, txn: TransactionLog) -> None:
+        self.fence()
+        self.producer.begin_transaction()
+        txn.began()
+
+    def checkpointable(self, *, final: bool) -> Position | None:
+        """Commit the open transaction, then say what a checkpoint may hold.
+
+        On a final commit (the sink is ending anyway) a fenced producer only means
+        nothing more is committed.
+        """
+        try:
+            self._commit(tries=_FINAL_COMMIT_TRIES if final else None)
+        except Fenced:
+            if not final:
+                raise
+        return self.confirmed
+
+    def commit_transaction(self) -> None:
+        self._commit(tries=None)
+
+    def _commit(self, *, tries: int | None) -> None:
+        """Commit the open transaction, if any (``tries`` None: until the outcome is known).
+
+        ``Fenced`` propagates (the sink must stop); a transaction that must abort
+        becomes the pipeline's ``failure``, which ``recover`` handles by aborting
+        and sending it again.
+        """
+        txn = self.log
+        if self.failure is not None:
+            return
+        record = self._checkpoint_record
+        if not txn.open:
+            if self.tracker.in_flight:
+                return
+            if record is None or txn.last is None or txn.last == txn.committed:
+                txn.committed_now()  # only skipped records since the last commit
+                return
+            self._begin(txn)  # exactly once: a checkpoint alone moves past skipped records
+        if record is not None:
+            self.producer.produce_unreported(*record(txn.last))
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.producer.commit_transaction(_CALL_TIMEOUT_S)
+                break
+            except Fenced:
+                raise
+            except TransactionAborted as exc:
+                self._commit_failed(txn, exc)
+                return
+            except TemporaryError as exc:
+                # Unknown outcome: only a commit again is safe (see the module docstring).
+                self.last_client_error = exc
+                self.commit_retries += 1
+                if (tries is not None and attempt >= tries) or self._should_stop():
+                    return  # left open: the next owner's fence ends it, either way
+            except EngineError as exc:
+                self._commit_failed(txn, exc)
+                return
+        txn.committed_now()
+        # The commit flushed every message; serve their reports so counts are current.
+        while self.tracker.in_flight and self.producer.poll(0.05):
+            pass
+
+    def _commit_failed(self, txn: TransactionLog, exc: EngineError) -> None:
+        self.failing = True
+        self.producer.poll(0.1)  # the reports of the failed transaction's messages
+        refused = self.tracker.failure
+        if refused is None or not isinstance(refused.error, Refused):
+            self._txn_failure = Failure(txn.first, exc)  # else the refusal is the failure
+
+    def _resend_transaction(
+        self, txn: TransactionLog, change: Callable[[list[Entry]], list[Entry]]
+    ) -> None:
+        """Abort the failed transaction and send all of it again, in read order."""
+        entries = self._replace_producer(txn)
+        self._send_all(change(entries))
+
+    def abandon(self) -> None:
+        """Abort the open transaction and forget it: the caller reads it again."""
+        if self.log.open or self.tracker.in_flight:
+            self._replace_producer(self.log)
+
+    def _replace_producer(self, txn: TransactionLog) -> list[Entry]:
+        with contextlib.suppress(EngineError):
+            self.producer.abort_transaction(10.0)
+        old = self.producer
+        self._counts = (self.delivered, self.retired)
+        self.tracker = DeliveryTracker(self._capacity)  # the old one's tokens die with `old`
+        self.producer = self._new_producer()
+        old.close(0)
+        self._txn_failure = None
+        self._purge = False
+        self.failing = False
+        return txn.take_for_resend()
