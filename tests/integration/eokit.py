@@ -218,13 +218,14 @@ class Writer(threading.Thread):
         assert self.error is None, self.error
 
 
-def committed_consumer(bootstrap: str) -> Consumer:
-    """A consumer that sees committed transactions only (no group offsets kept)."""
+def committed_consumer(bootstrap: str, isolation: str = "read_committed") -> Consumer:
+    """A consumer that sees committed transactions only (no group offsets kept);
+    ``read_uncommitted``: every record in the log, aborted ones too."""
     return Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"eo-reader-{uuid.uuid4().hex}",
-            "isolation.level": "read_committed",
+            "isolation.level": isolation,
             "enable.auto.commit": False,
             "enable.partition.eof": False,
         }
@@ -232,14 +233,20 @@ def committed_consumer(bootstrap: str) -> Consumer:
 
 
 def read_committed(
-    kafka: Any, topic: str, expected: int, timeout: float = 120, settle: float = 4.0
+    kafka: Any,
+    topic: str,
+    expected: int,
+    timeout: float = 120,
+    settle: float = 4.0,
+    isolation: str = "read_committed",
 ) -> list[Consumed]:
     """Every committed record of ``topic``: read until ``expected`` arrived (or
     ``timeout``), then on until nothing new came for ``settle`` seconds (a duplicate
-    committed late would show). Ordered by partition and offset."""
+    committed late would show). Ordered by partition and offset. With ``isolation``
+    ``read_uncommitted``: every record, those of aborted transactions too."""
     meta = kafka.admin().list_topics(topic, timeout=10).topics.get(topic)
     assert meta is not None and meta.error is None, f"no topic {topic}"
-    consumer = committed_consumer(kafka.bootstrap)
+    consumer = committed_consumer(kafka.bootstrap, isolation)
     records: list[Consumed] = []
     try:
         consumer.assign([TopicPartition(topic, p, -2) for p in meta.partitions])  # -2: start
