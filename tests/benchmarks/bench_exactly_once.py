@@ -18,8 +18,12 @@ checkpoint read included), ``streaming_events_per_s`` from the first message see
 the last (with exactly once the first message shows only once the first transaction
 committed, so this one flatters it), and the engine process's CPU µs per event.
 Ratios are EO over ALO, best of each (harness.Comparison) and of the medians;
-target: >= 0.8. After each trial the topic is read on for a second, untimed, to count
-messages beyond the events (``extra_messages``: 0 for exactly once).
+target: >= 0.8. ``first_90pct_events_per_s`` counts 90% of the events over the time
+until they were seen: an exactly-once sink that has read everything leaves its last,
+partial transaction open until its commit is due, so the time until *every* event is
+seen includes that wait, which this figure leaves out. After each trial the topic is
+read on for a second, untimed, to count messages beyond the events (``extra_messages``:
+0 for exactly once).
 
     .venv/bin/python -m tests.benchmarks.bench_exactly_once [--events 100000] [--rounds 3]
 
@@ -86,6 +90,7 @@ class Config:
     label: str
     guarantee: str
     threshold: int
+    interval_ms: int = 5000  # the default autocommit:interval
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class Result:
     events: int
     total_s: float  # process start to the last event seen
     streaming_s: float  # first event seen to the last
+    bulk_s: float  # process start to 90% of the events seen (leaves out the tail)
     cpu_us_per_event: float
     extra_messages: int
 
@@ -104,6 +110,10 @@ class Result:
     @property
     def streaming_rate(self) -> float:
         return self.events / self.streaming_s if self.streaming_s > 0 else 0.0
+
+    @property
+    def bulk_rate(self) -> float:
+        return 0.9 * self.events / self.bulk_s
 
 
 def trial(
@@ -122,7 +132,7 @@ def trial(
             topic,
             svc.bootstrap,
             guarantee=config.guarantee,
-            interval_ms=5000,
+            interval_ms=config.interval_ms,
             threshold=config.threshold,
             prefix=prefix,
         ),
@@ -131,7 +141,7 @@ def trial(
     consumer.assign([TopicPartition(topic, p, -2) for p in range(partitions)])
     engine = Engine(folder, svc.kurrentdb_url, f"b{run}", work / f"engine-{run}.log")
     seen = 0
-    first = last = 0.0
+    first = last = bulk = 0.0
     began = time.monotonic()
     engine.start()
     assert engine.proc is not None
@@ -148,6 +158,8 @@ def trial(
                     first = now
                 seen += got
                 last = now
+                if not bulk and seen >= 0.9 * events:
+                    bulk = now - began
         cpu = proc_cpu_s(engine.proc.pid)
         quiet = time.monotonic() + 1.0
         while time.monotonic() < quiet:
@@ -162,6 +174,7 @@ def trial(
         events=events,
         total_s=last - began,
         streaming_s=last - first,
+        bulk_s=bulk,
         cpu_us_per_event=cpu / events * 1e6,
         extra_messages=seen - events,
     )
@@ -171,6 +184,7 @@ def summarise(results: list[Result]) -> dict[str, Any]:
     return {
         "events_per_s": [round(r.rate) for r in results],
         "streaming_events_per_s": [round(r.streaming_rate) for r in results],
+        "first_90pct_events_per_s": [round(r.bulk_rate) for r in results],
         "cpu_us_per_event": [round(r.cpu_us_per_event, 1) for r in results],
         "seconds": [round(r.total_s, 2) for r in results],
         "extra_messages": [r.extra_messages for r in results],
@@ -193,10 +207,12 @@ def compare(name: str, eo: list[Result], alo: list[Result]) -> dict[str, Any]:
     streaming = statistics.median(r.streaming_rate for r in eo) / statistics.median(
         r.streaming_rate for r in alo
     )
+    bulk = statistics.median(r.bulk_rate for r in eo) / statistics.median(r.bulk_rate for r in alo)
     return {
         "ratio_best": summary["ratio"],
         "ratio_median": summary["median_ratio"],
         "ratio_median_streaming": round(streaming, 3),
+        "ratio_median_first_90pct": round(bulk, 3),
         "target_ratio": TARGET_RATIO,
         "meets_target": summary["targets_met"]["ratio"],
     }
