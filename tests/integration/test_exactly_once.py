@@ -413,6 +413,49 @@ def test_a_frozen_standalone_engine_replaced_under_the_same_id_fails_fenced(  # 
     check_checkpoints(kafka_broker, kurrentdb_process.client(), name, writer.last_position)
 
 
+def test_a_frozen_engine_whose_first_act_on_waking_is_its_commit_fails_fenced(  # type: ignore[no-untyped-def]
+    folder: Path, tmp_path: Path, kafka_broker, kurrentdb_process, topic, engines
+) -> None:
+    # As above, but the zombie has nothing left to read when it wakes: all it does is
+    # the commit that fell due while it was frozen, and the broker refuses it.
+    kafka_broker.create_topic(topic, partitions=3)
+    name, engine_id = unique_id("zmc"), unique_id("id")
+    first, count = 2000, 3000
+    write_atomically(
+        folder / f"{name}.yaml",
+        eo_sink_yaml(name, topic, kafka_broker.bootstrap, interval_ms=8000, threshold=100_000),
+    )
+    client = kurrentdb_process.client()
+    positions = append_numbered(client, name, first, keys=4, batch=100)
+    url = kurrentdb_process.url
+    zombie = Engine(folder, url, engine_id, tmp_path / "zombie.log").start()
+    engines.append(zombie)
+    # Everything read, sent and acknowledged, in a transaction open for up to 8 s.
+    zombie.wait_sink(name, lambda s: s["delivered"] >= first, 60)
+    assert zombie.proc is not None
+    zombie.proc.send_signal(signal.SIGSTOP)
+    successor = Engine(folder, url, engine_id, tmp_path / "successor.log").start()
+    engines.append(successor)
+    successor.wait_sink(name, lambda s: (s["last_delivered_position"] or -1) >= max(positions), 60)
+    time.sleep(8)  # the zombie's commit is due by now
+    zombie.proc.send_signal(signal.SIGCONT)
+    try:
+        status = zombie.wait_sink(name, lambda s: s["state"] != "RUNNING", 60)
+    except AssertionError:
+        status = zombie.sink(name) or {}
+    print(f"[zombie commit] after SIGCONT: {_brief(status)} reason={status.get('reason')!r}")
+    positions += append_numbered(client, name, count - first, keys=4, start=first, batch=100)
+    successor.wait_sink(name, lambda s: (s["last_delivered_position"] or -1) >= max(positions), 60)
+    result = tally(read_committed(kafka_broker, topic, count, timeout=120), count)
+    print(result.line("zombie commit"))
+    assert successor.stop() == 0
+    assert_exact(result)
+    crashed = [line for line in zombie.tail(60).splitlines() if line.startswith("Exception in")]
+    assert status.get("state") == "FAILED", (status, crashed, zombie.tail(30))
+    assert "fenced" in (status.get("reason") or "").lower(), status
+    assert crashed == [], zombie.tail(40)
+
+
 # ------------------------------------------------------------------------------ f. reset
 def test_reset_earliest_sends_everything_once_more_and_is_refused_while_running(  # type: ignore[no-untyped-def]
     folder: Path, tmp_path: Path, kafka_broker, kurrentdb_process, topic, engines
