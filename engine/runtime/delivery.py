@@ -200,6 +200,11 @@ class DeliveryPipeline:
     def commit_transaction(self) -> None:
         """Without transactions there is nothing to commit."""
 
+    def idle_commit_in(self) -> float | None:
+        """Seconds until the open transaction should commit because the sink is idle
+        (None: no such transaction; see ``TransactionalPipeline``)."""
+        return None
+
     def resumed_at(self, position: Position | None) -> None:
         """The sink resumes after ``position`` (its stored checkpoint)."""
 

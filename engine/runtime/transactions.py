@@ -61,6 +61,10 @@ class TransactionLog:
     def note(self, message: Message | None, position: int, revision: int | None) -> None:
         self._entries.append((message, position, revision))
 
+    def age(self) -> float:
+        """Seconds since the open transaction began (0 when none is open)."""
+        return time.monotonic() - self._opened_at if self.open else 0.0
+
     def due(self) -> bool:
         return self.open and time.monotonic() - self._opened_at >= self.max_age_s
 

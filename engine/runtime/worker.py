@@ -324,7 +324,8 @@ class SinkWorker:
             if handled == 0:
                 self._idle = True  # found nothing to do (read by status())
                 # On the reader (it wakes us), not in poll(), where records would wait.
-                if pipeline.in_flight:
+                # Exactly once: an open transaction commits soon after the sink went idle.
+                if pipeline.in_flight or pipeline.idle_commit_in() is not None:
                     reader.wait(_BUSY_WAIT_S, batch=_MAP_BATCH)
                 else:  # idle: any record ends the nap
                     reader.wait(min(_IDLE_WAIT_S, max(_BUSY_WAIT_S, self._policy.seconds_left())))
@@ -332,7 +333,7 @@ class SinkWorker:
             pipeline.note_progress()
             self._health.watch_kafka(pipeline, self._position())
             self._report()
-            if self._policy.due():
+            if self._policy.due() or (handled == 0 and pipeline.idle_commit_in() == 0):
                 self._commit(final=False)
 
     def _recover_delivery(self, pipeline: DeliveryPipeline) -> None:
