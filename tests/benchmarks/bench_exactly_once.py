@@ -19,11 +19,10 @@ the last (with exactly once the first message shows only once the first transact
 committed, so this one flatters it), and the engine process's CPU µs per event.
 Ratios are EO over ALO, best of each (harness.Comparison) and of the medians;
 target: >= 0.8. ``first_90pct_events_per_s`` counts 90% of the events over the time
-until they were seen: an exactly-once sink that has read everything leaves its last,
-partial transaction open until its commit is due, so the time until *every* event is
-seen includes that wait, which this figure leaves out. After each trial the topic is
-read on for a second, untimed, to count messages beyond the events (``extra_messages``:
-0 for exactly once).
+until they were seen: it leaves out the tail, how long the last, partial transaction
+of an exactly-once sink takes to commit once everything is read. After each trial the
+topic is read on for a second, untimed, to count messages beyond the events
+(``extra_messages``: 0 for exactly once).
 
     .venv/bin/python -m tests.benchmarks.bench_exactly_once [--events 100000] [--rounds 3]
 
