@@ -49,8 +49,8 @@ if TYPE_CHECKING:
 CheckpointRecord = Callable[[Position | None], tuple[str, bytes, bytes]]
 
 _CALL_TIMEOUT_S = 30.0  # one init/commit call; a timeout is retried
-_FINAL_COMMIT_TRIES = 2
-IDLE_COMMIT_AGE_S = 0.1  # youngest transaction committed because the sink is idle  # a final commit gives up sooner: the next owner resolves it
+_FINAL_COMMIT_TRIES = 2  # a final commit gives up sooner: the next owner resolves it
+IDLE_COMMIT_AGE_S = 0.1  # youngest transaction committed because the sink is idle
 
 
 def _never() -> bool:
