@@ -130,12 +130,14 @@ class TransactionalPipeline(DeliveryPipeline):
     def checkpointable(self, *, final: bool) -> Position | None:
         """Commit the open transaction, then say what a checkpoint may hold.
 
-        On a final commit (the sink is ending anyway) a fenced producer only means
-        nothing more is committed.
+        On a final commit (the sink is ending anyway) a fenced or broken producer only
+        means nothing more is committed.
         """
         try:
             self._commit(tries=_FINAL_COMMIT_TRIES if final else None)
-        except Fenced:
+        except EngineError:
+            # Ending anyway (a fence, a fatal producer): the transaction stays open, and
+            # the next owner's fence or the broker's timeout aborts it.
             if not final:
                 raise
         return self.confirmed

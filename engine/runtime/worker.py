@@ -392,7 +392,11 @@ class SinkWorker:
 
     def _fail(self, exc: PermanentError) -> None:
         # What was confirmed before the failure may still be committed: not past it.
-        self._wind_down(5.0)
+        # Nothing in that wind-down may keep the sink from showing FAILED.
+        try:
+            self._wind_down(5.0)
+        except EngineError as also:
+            self._health.error(f"while stopping: {also}")
         self._health.fail(exc, self._position())
         self._set_state(SinkState.FAILED, str(exc))
 
@@ -400,8 +404,10 @@ class SinkWorker:
         """Stop reading, let in-flight reports settle, commit what was confirmed, close."""
         pipeline = self._pipeline
         assert pipeline is not None
-        self._drop_reader()
-        pipeline.settle(lambda: False, limit_s=limit_s)
-        self._report()
-        self._commit(final=True)
-        pipeline.close(0)
+        try:
+            self._drop_reader()
+            pipeline.settle(lambda: False, limit_s=limit_s)
+            self._report()
+            self._commit(final=True)
+        finally:
+            pipeline.close(0)

@@ -148,7 +148,7 @@ class KafkaProducer:
             except BufferError:
                 self.poll(0.05)
             except KafkaException as exc:
-                raise translate(exc) from exc
+                raise self._refusal(exc) from exc
 
     def produce_unreported(self, topic: str, key: bytes, value: bytes) -> None:
         """Queue one record whose report nobody needs (a checkpoint inside a transaction:
@@ -160,7 +160,19 @@ class KafkaProducer:
             except BufferError:
                 self.poll(0.05)
             except KafkaException as exc:
-                raise translate(exc) from exc
+                raise self._refusal(exc) from exc
+
+    def _refusal(self, exc: KafkaException) -> EngineError:
+        """Why a produce call was refused. After a fatal error librdkafka only says
+        ``_FATAL``; the error behind it (a fence, say) reaches ``error_cb``, which the
+        poll here serves, so the caller learns ``Fenced`` rather than "fatal error"."""
+        error = exc.args[0] if exc.args else None
+        if isinstance(error, KafkaError) and error.code() == KafkaError._FATAL:
+            with contextlib.suppress(KafkaException):
+                self._producer.poll(0)
+            if self.broken is not None:
+                return self.broken
+        return translate(exc)
 
     def poll(self, timeout: float = 0.0) -> int:
         try:
