@@ -89,6 +89,7 @@ class KafkaProducer:
     ) -> None:
         config = producer_config(settings, client_id=client_id)
         config.update(extra or {})
+        self._transactional = "transactional.id" in config
         self._on_ok = on_ok
         self._on_error = on_error
         self._closed = False
@@ -167,11 +168,22 @@ class KafkaProducer:
         ``_FATAL``; the error behind it (a fence, say) reaches ``error_cb``, which the
         poll here serves, so the caller learns ``Fenced`` rather than "fatal error"."""
         error = exc.args[0] if exc.args else None
-        if isinstance(error, KafkaError) and error.code() == KafkaError._FATAL:
+        if not isinstance(error, KafkaError) or error.code() != KafkaError._FATAL:
+            return translate(exc)
+        for _ in range(10):  # the report of the fatal error may trail the refusal a little
             with contextlib.suppress(KafkaException):
-                self._producer.poll(0)
+                self._producer.poll(0.05)
             if self.broken is not None:
                 return self.broken
+        if self._transactional:
+            # A transactional producer in its fatal state answers any transaction call
+            # with the error that put it there (e.g. _FENCED), at once.
+            try:
+                self._producer.abort_transaction(1.0)
+            except KafkaException as probe:
+                cause = probe.args[0] if probe.args else None
+                if isinstance(cause, KafkaError) and cause.code() in FENCED_CODES:
+                    return Fenced(f"{FENCED_TEXT} ({cause.name()})")
         return translate(exc)
 
     def poll(self, timeout: float = 0.0) -> int:
