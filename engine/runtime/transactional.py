@@ -75,7 +75,6 @@ class TransactionalPipeline(DeliveryPipeline):
         self.transactional_id = transactional_id
         self._checkpoint_record = checkpoint_record
         self._should_stop = should_stop
-        self.commit_retries = 0  # commits whose outcome was unknown and were retried
         # Exactly once: transactions end with checkpoints (the commit policy), not by age.
         age = math.inf if checkpoint_record is not None else max_age_s
         super().__init__(
@@ -178,8 +177,8 @@ class TransactionalPipeline(DeliveryPipeline):
                 return
             except TemporaryError as exc:
                 # Unknown outcome: only a commit again is safe (see the module docstring).
+                # The error reaches SinkHealth.watch_kafka: logged and counted as Kafka lost.
                 self.last_client_error = exc
-                self.commit_retries += 1
                 if (tries is not None and attempt >= tries) or self._should_stop():
                     return  # left open: the next owner's fence ends it, either way
             except EngineError as exc:
