@@ -70,9 +70,23 @@ def test_refused_connections_then_service_resumes(kurrentdb):
     # Under load the restart can take longer than the refusal window: wait for it, and
     # give the call a deadline so a stuck channel fails the test instead of stalling it.
     assert kurrentdb.wait_serving(60)
-    client.append_to_stream(
-        stream, current_version=StreamState.ANY, events=list(events("OrderPlaced", 1)), timeout=20
-    )
+    # The client's channel may still be in its reconnect back-off from the refusals and
+    # answer "connection refused" without trying: the service is back once a call
+    # within 20 s gets through.
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.append_to_stream(
+                stream,
+                current_version=StreamState.ANY,
+                events=list(events("OrderPlaced", 1)),
+                timeout=20,
+            )
+            break
+        except errors.ServiceUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     assert len(client.get_stream(stream, timeout=20)) == 2
 
 
