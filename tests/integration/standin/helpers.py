@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from tests.fixtures.kurrentdb_library import (
     CaughtUp,
@@ -12,7 +13,10 @@ from tests.fixtures.kurrentdb_library import (
     NewEvent,
     RecordedEvent,
     StreamState,
+    errors,
 )
+
+T = TypeVar("T")
 
 
 def events(event_type: str, count: int, size: int = 16) -> list[NewEvent]:
@@ -54,3 +58,21 @@ def has_caught_up(items: list[Any]) -> bool:
 
 def checkpoints(items: Iterable[Any]) -> list[Checkpoint]:
     return [i for i in items if isinstance(i, Checkpoint)]
+
+
+def once_served(call: Callable[[], T], within: float = 20.0) -> T:
+    """``call()`` repeated while the client answers ServiceUnavailable, for ``within`` s.
+
+    After the server refused connections, the client's channel can stay in its
+    reconnect back-off for a while and refuse calls without trying, even though the
+    server is back. The call that gets through is the condition a test waits on; a
+    server that never comes back still fails the test with the client's own error.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return call()
+        except errors.ServiceUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

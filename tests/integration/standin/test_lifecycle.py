@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.fixtures.kurrentdb_library import StreamState, errors
-from tests.integration.standin.helpers import append, events
+from tests.integration.standin.helpers import append, events, once_served
 
 pytestmark = pytest.mark.integration
 
@@ -66,27 +64,17 @@ def test_refused_connections_then_service_resumes(kurrentdb):
     kurrentdb.refuse_connections(1.5)
     with pytest.raises(errors.ServiceUnavailable):
         client.get_stream(stream, timeout=5)
-    time.sleep(2.0)
-    # Under load the restart can take longer than the refusal window: wait for it, and
-    # give the call a deadline so a stuck channel fails the test instead of stalling it.
+    # Under load the restart can take longer than the refusal window: wait for it, then
+    # for the first call that gets through the client's reconnect back-off.
     assert kurrentdb.wait_serving(60)
-    # The client's channel may still be in its reconnect back-off from the refusals and
-    # answer "connection refused" without trying: the service is back once a call
-    # within 20 s gets through.
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.append_to_stream(
-                stream,
-                current_version=StreamState.ANY,
-                events=list(events("OrderPlaced", 1)),
-                timeout=20,
-            )
-            break
-        except errors.ServiceUnavailable:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    once_served(
+        lambda: client.append_to_stream(
+            stream,
+            current_version=StreamState.ANY,
+            events=list(events("OrderPlaced", 1)),
+            timeout=20,
+        )
+    )
     assert len(client.get_stream(stream, timeout=20)) == 2
 
 
@@ -97,11 +85,13 @@ def test_refused_connections_in_the_process_variant(kurrentdb_process):
     kurrentdb_process.refuse_connections(1.5)
     with pytest.raises(errors.ServiceUnavailable):
         append(client, stream, events("OrderPlaced", 1))
-    time.sleep(2.0)
-    # Under load the restart can take longer than the refusal window: wait for it, and
-    # give the call a deadline so a stuck channel fails the test instead of stalling it.
     assert kurrentdb_process.wait_serving(60)
-    client.append_to_stream(
-        stream, current_version=StreamState.ANY, events=list(events("OrderPlaced", 1)), timeout=20
+    once_served(
+        lambda: client.append_to_stream(
+            stream,
+            current_version=StreamState.ANY,
+            events=list(events("OrderPlaced", 1)),
+            timeout=20,
+        )
     )
     assert len(client.get_stream(stream, timeout=20)) == 2
