@@ -14,7 +14,8 @@ class ExitCode(IntEnum):
     OK = 0
     CONFIG = 1  # configuration errors, a failed check, or a refused request
     USAGE = 2  # argparse: unknown flag, missing argument
-    INTERNAL = 3  # an unexpected error; the traceback is in the log file named on stderr
+    INTERNAL = 3  # an unexpected error (traceback in the log file named on stderr), or an
+    # interpreter that cannot import what a running sink needs
     DIFFERENCES = 4  # `sinks diff` found differences
     STUCK = 5  # `sinks run`: a sink did not stop before the shutdown deadline
     TEMPORARY = 6  # a server the command needs could not be reached; try again later
@@ -27,7 +28,9 @@ MEANINGS: dict[ExitCode, str] = {
     "`demo`), or a refused request (`reset` of a running sink, no engine answering `status`, "
     "`run --group` whose coordination cluster cannot be reached at start)",
     ExitCode.USAGE: "usage error: unknown flag, missing or conflicting arguments, unknown git ref",
-    ExitCode.INTERNAL: "unexpected internal error; stderr names a log file with the traceback",
+    ExitCode.INTERNAL: "unexpected internal error; stderr names a log file with the traceback. "
+    "Also `validate`, `test`, `run` and `demo` on a Python that cannot import a module a "
+    "running sink needs (stderr names the module and the installed version)",
     ExitCode.DIFFERENCES: "`sinks diff` found differences",
     ExitCode.STUCK: "`sinks run`: a sink did not stop before the shutdown deadline",
     ExitCode.TEMPORARY: "KurrentDB or Kafka could not be reached (e.g. `sinks reset` with the "

@@ -6,6 +6,7 @@ outside ``engine.adapters`` starts importing a KurrentDB client library or confl
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -39,3 +40,57 @@ def test_cli_import_is_cold() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def private_imports(source: str) -> list[str]:
+    """``module`` or ``module.name`` of each import of another package's private part.
+
+    A private part is a dotted component (module) or an imported name that starts with
+    one underscore: it may change or go in any release, as jsonpath-rfc9535 2.0 removed
+    ``function_extensions._pattern``. Imports inside functions and ``TYPE_CHECKING``
+    blocks count too; the engine's own modules and relative imports do not.
+    """
+
+    def private(part: str) -> bool:
+        return part.startswith("_") and not part.startswith("__")
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules = [(alias.name, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [(node.module, node.module)]
+            modules += [(f"{node.module}.{a.name}", a.name) for a in node.names]
+        else:
+            continue
+        for dotted, tail in modules:
+            if dotted.split(".")[0] == "engine":
+                continue
+            if any(private(part) for part in dotted.split(".")) or private(tail):
+                found.append(dotted)
+    return sorted(set(found))
+
+
+def test_the_check_finds_private_imports() -> None:
+    source = (
+        "import json._private\n"
+        "from engine._own import x\n"
+        "from pkg.sub import _hidden, public\n"
+        "def f():\n    from pkg._mod.deep import name\n"
+        "from __future__ import annotations\n"
+        "from . import _relative\n"
+    )
+    assert private_imports(source) == [
+        "json._private",
+        "pkg._mod.deep",
+        "pkg._mod.deep.name",
+        "pkg.sub._hidden",
+    ]
+
+
+def test_no_engine_module_imports_a_private_module_of_another_package() -> None:
+    found = {
+        str(path.relative_to(ROOT)): private_imports(path.read_text(encoding="utf-8"))
+        for path in sorted((ROOT / "engine").rglob("*.py"))
+    }
+    assert {path: names for path, names in found.items() if names} == {}

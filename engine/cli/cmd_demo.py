@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from engine.cli import preflight
 from engine.constants import DEFAULT_SINKS_DIR, KURRENTDB_URL_VARIABLE
 
 
@@ -40,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    preflight.check()
     from engine.demo import run_demo
     from engine.runtime.gc_tuning import tune_collector
     from engine.supervisor.logs import route_client_logs, stderr_log

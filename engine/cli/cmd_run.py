@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from engine.cli import preflight
 from engine.constants import (
     DEFAULT_ENGINE_ID,
     DEFAULT_KURRENTDB_URL,
@@ -139,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     except PermanentError as exc:
         print(f"sinks run: error: {exc}", file=sys.stderr)
         return ExitCode.CONFIG
+    preflight.check()  # one error for a broken environment, not a FAILED state per sink
 
     from engine.cluster.naming import GroupNameError, check_group
     from engine.cluster.options import OptionError, from_args

@@ -13,6 +13,7 @@ import argparse
 import sys
 from typing import Any
 
+from engine.cli import preflight
 from engine.cli.cmd_validate import add_source_options, default_env, load, print_diagnostics
 from engine.exitcodes import ExitCode
 from engine.model import Severity
@@ -34,6 +35,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    preflight.check()
     from engine.mapping.configtest import run_tests
 
     loaded = load(args, args.env or default_env())

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from engine.cli import preflight
 from engine.constants import DEFAULT_SINKS_DIR, ENV_VARIABLE
 from engine.exitcodes import ExitCode
 from engine.model import Diagnostic, Severity
@@ -172,6 +173,7 @@ def _json_diagnostic(diagnostic: Diagnostic) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    preflight.check()  # "ok" means the sinks can run on this interpreter too
     envs = _envs(args)
     results = [(env, load(args, env)) for env in envs]
     clean = all(result.ok for _, result in results)

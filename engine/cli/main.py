@@ -2,8 +2,9 @@
 
 Exit codes are ``engine.exitcodes.ExitCode`` (the README's table lists them): a
 ``TemporaryError`` reaching this module (KurrentDB or Kafka unreachable) exits
-``TEMPORARY``, any other ``EngineError`` ``CONFIG``, an unexpected error ``INTERNAL``
-with the traceback written to a log file whose path is printed.
+``TEMPORARY``, any other ``EngineError`` ``CONFIG``, an environment that cannot run
+sinks (``engine.cli.preflight``) ``INTERNAL`` in one line, an unexpected error
+``INTERNAL`` with the traceback written to a log file whose path is printed.
 
 Each sub-command lives in ``engine.cli.cmd_<name>`` and exposes
 ``register(subparsers)`` and ``run(args) -> int``. Importing this module must not
@@ -20,6 +21,7 @@ import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
+from engine.cli.preflight import BrokenEnvironment
 from engine.errors import ConfigError, EngineError, TemporaryError
 from engine.exitcodes import ExitCode
 
@@ -92,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as exc:
         print(f"sinks: error: {exc}", file=sys.stderr)
         return ExitCode.CONFIG
+    except BrokenEnvironment as exc:
+        print(f"sinks: error: {exc}", file=sys.stderr)
+        return ExitCode.INTERNAL
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
     except BrokenPipeError:

@@ -134,12 +134,11 @@ def _filter_expression(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterat
             return
         # Imported here: the package pulls in `regex`, which costs ~200 ms of every
         # cold `sinks validate` even when no sink uses a JSONPath filter.
-        import jsonpath_rfc9535
+        from engine.config.jsonpath_syntax import syntax_error
 
-        try:
-            jsonpath_rfc9535.compile(expression)
-        except jsonpath_rfc9535.JSONPathError as exc:
-            yield _error(key, f"not a valid JSONPath (RFC 9535) query: {exc}")
+        reason = syntax_error(expression)
+        if reason is not None:
+            yield _error(key, f"not a valid JSONPath (RFC 9535) query: {reason}")
 
 
 @_rule(

@@ -37,10 +37,16 @@ on one value raises ``RegexTimeout`` naming the function and its pattern, which
 the mapper turns into that event's ``TransformError`` (so ``errors:tolerance``
 decides what happens to it). Everything else about them is the package's own: a
 pattern that is not a valid I-Regexp (RFC 9485), or a value that is not a string,
-gives false, and patterns are translated to the ``regex`` package exactly as the
-package does (its ``.`` excludes line ends), so answers do not change. Queries
+gives false, patterns are translated to the ``regex`` package as RFC 9485 section 5
+says (``.`` is one code point other than a line end), and each function runs in the
+``regex`` mode the installed package runs it in, so answers do not change. Queries
 compile with the same grammar and function signatures as the package's default
 environment, which ``validate`` uses: the same expressions are accepted.
+
+Both major versions of jsonpath-rfc9535 are supported through their public names:
+1.x (the one Python 3.11 gets; ``function_extensions.FilterFunction`` and an
+environment's ``function_extensions``) and 2.x (Python 3.12 and later;
+``FunctionExtension`` and an environment's ``functions``).
 """
 
 from __future__ import annotations
@@ -48,16 +54,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonpath_rfc9535
 import regex
 from iregexp_check import check as is_iregexp
-from jsonpath_rfc9535.function_extensions import ExpressionType, FilterFunction
 
-# The package's own I-Regexp → `regex` translation, so answers stay the package's.
-from jsonpath_rfc9535.function_extensions._pattern import map_re
-
+from engine.config.jsonpath_syntax import one_line
 from engine.errors import PermanentError
 from engine.mapping.headers import iso_ms
 from engine.mapping.regexes import UserRegex
@@ -66,15 +69,70 @@ from engine.model import Record
 _NOT_JSON = object()
 EXPRESSION_KEY = "subscription:filter:expression"
 
+if TYPE_CHECKING:
+    _FunctionBase = object
+elif hasattr(jsonpath_rfc9535, "FunctionExtension"):  # jsonpath-rfc9535 2.x
+    _FunctionBase = jsonpath_rfc9535.FunctionExtension
+else:  # 1.x
+    from jsonpath_rfc9535.function_extensions import FilterFunction as _FunctionBase
+
+
+def _registry(environment: jsonpath_rfc9535.JSONPathEnvironment) -> dict[str, Any]:
+    """The environment's function table: ``functions`` in 2.x, ``function_extensions`` in 1.x."""
+    table = getattr(environment, "functions", None)
+    if not isinstance(table, dict):
+        table = getattr(environment, "function_extensions")  # noqa: B009 (1.x only)
+    assert isinstance(table, dict)
+    return table
+
+
+# One code point other than CR or LF; a surrogate pair (a lone-surrogate string that
+# JSON let through) counts as one, as the package counts it.
+_DOT = r"(?:(?![\r\n])\P{Cs}|\p{Cs}\p{Cs})"
+
+
+def iregexp_to_regex(pattern: str) -> str:
+    """An I-Regexp as a ``regex`` pattern (RFC 9485 section 5).
+
+    I-Regexp and ``regex`` share their syntax except for ``.``, which in I-Regexp
+    matches any character but a line end: only a ``.`` outside a character class and
+    not escaped is rewritten.
+    """
+    out: list[str] = []
+    escaped = in_class = False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "[":
+            in_class = True
+        elif ch == "]":
+            in_class = False
+        elif ch == "." and not in_class:
+            out.append(_DOT)
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def _mode_of(package_function: Any) -> int:
+    """The ``regex`` mode the installed package runs ``package_function`` in.
+
+    1.x runs match() in VERSION0 and search() in VERSION1; 2.x runs both in VERSION1.
+    The two modes differ on ``[a&&b]``, a valid I-Regexp: VERSION0 reads a set of three
+    characters, VERSION1 the intersection of ``a`` and ``b``, which is empty.
+    """
+    return int(regex.VERSION0 if package_function("b", "[a&&b]") else regex.VERSION1)
+
 
 @lru_cache(maxsize=256)
-def _function_pattern(name: str, pattern: str) -> UserRegex | None:
+def _function_pattern(name: str, pattern: str, mode: int) -> UserRegex | None:
     """``pattern`` compiled for ``name()`` as the package compiles it; None if not I-Regexp."""
     if not is_iregexp(pattern):
         return None
     try:
-        # The package runs search() in the `regex` package's VERSION1 mode, match() in VERSION0.
-        compiled = regex.compile(map_re(pattern), regex.VERSION1 if name == "search" else 0)
+        compiled = regex.compile(iregexp_to_regex(pattern), mode)
     except regex.error:
         return None
     return UserRegex(
@@ -82,19 +140,26 @@ def _function_pattern(name: str, pattern: str) -> UserRegex | None:
     )
 
 
-class _BoundedRegexFunction(FilterFunction):
+class _BoundedRegexFunction(_FunctionBase):
     """``match`` or ``search`` as the package defines them, with the engine's time bound."""
 
-    arg_types = [ExpressionType.VALUE, ExpressionType.VALUE]
-    return_type = ExpressionType.LOGICAL
-
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, package_function: Any) -> None:
         self.name = name
+        self._signature = (package_function.arg_types, package_function.return_type)
+        self._mode = _mode_of(package_function)
+
+    @property
+    def arg_types(self) -> Any:
+        return self._signature[0]
+
+    @property
+    def return_type(self) -> Any:
+        return self._signature[1]
 
     def __call__(self, value: object, pattern: object) -> bool:
         if not isinstance(pattern, str) or not isinstance(value, str):
             return False  # the package's answer for Nothing, numbers, objects
-        compiled = _function_pattern(self.name, pattern)
+        compiled = _function_pattern(self.name, pattern, self._mode)
         if compiled is None:
             return False
         # RegexTimeout past MATCH_TIMEOUT_S
@@ -102,16 +167,16 @@ class _BoundedRegexFunction(FilterFunction):
         return found is not None
 
 
-class BoundedEnvironment(jsonpath_rfc9535.JSONPathEnvironment):
-    """The package's environment with ``match()`` and ``search()`` bounded in time."""
+def bounded_environment() -> jsonpath_rfc9535.JSONPathEnvironment:
+    """The package's default environment with ``match()`` and ``search()`` bounded in time."""
+    environment = jsonpath_rfc9535.JSONPathEnvironment()
+    table = _registry(environment)
+    for name in ("match", "search"):
+        table[name] = _BoundedRegexFunction(name, table[name])
+    return environment
 
-    def setup_function_extensions(self) -> None:
-        super().setup_function_extensions()
-        for name in ("match", "search"):
-            self.function_extensions[name] = _BoundedRegexFunction(name)
 
-
-ENVIRONMENT = BoundedEnvironment()
+ENVIRONMENT = bounded_environment()
 
 
 def compile_query(expression: str) -> jsonpath_rfc9535.JSONPathQuery:
@@ -120,7 +185,7 @@ def compile_query(expression: str) -> jsonpath_rfc9535.JSONPathQuery:
         return ENVIRONMENT.compile(expression)
     except jsonpath_rfc9535.JSONPathError as exc:
         raise PermanentError(
-            f"{EXPRESSION_KEY}: invalid JSONPath query {expression!r}: {exc}"
+            f"{EXPRESSION_KEY}: invalid JSONPath query {expression!r}: {one_line(exc, expression)}"
         ) from exc
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -11,6 +12,13 @@ from engine.config import rules
 from engine.config.canonical import Canonical, canonicalise
 from engine.model import Location, Severity
 from tests.config.test_canonical import FILE, MINIMAL, no_marks, run
+
+# jsonpath-rfc9535 1.x (Python 3.11) and 2.x (3.12 and later) word this fault apart.
+UNCLOSED = (
+    "unbalanced brackets"
+    if version("jsonpath-rfc9535").startswith("1.")
+    else "unexpected end of query"
+)
 
 
 def check(**written: Any) -> Canonical:
@@ -69,7 +77,7 @@ def test_jsonpath_filter_must_parse() -> None:
     )
     assert messages(bad) == [
         f"{FILE}: error: subscription:filter:expression: not a valid JSONPath (RFC 9535) "
-        "query: unbalanced brackets, line 1, column 4"
+        f"query: {UNCLOSED}, line 1, column 4"
     ]
     empty = check(subscription__filter__filterType="JsonPath")
     assert messages(empty) == [
@@ -335,3 +343,14 @@ def test_exactly_once_refuses_waits_longer_than_half_the_transaction_timeout() -
     ]
     # The same values are fine at least once.
     assert messages(check(autocommit__interval=30_001, resilience__requestTimeoutMs=45_000)) == []
+
+
+@pytest.mark.parametrize(
+    ("expression", "where"),
+    [("$.a[", "line 1, column 4"), ("$[?@.a ==]", "line 1, column 9")],
+)
+def test_a_jsonpath_syntax_error_is_one_line_with_its_place(expression: str, where: str) -> None:
+    from engine.config.jsonpath_syntax import syntax_error
+
+    reason = syntax_error(expression)
+    assert reason is not None and "\n" not in reason and reason.endswith(f", {where}")

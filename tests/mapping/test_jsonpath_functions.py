@@ -77,6 +77,9 @@ PATTERNS = [
     "(",  # not a regex at all
     "",
     "Ünï.+",
+    "[a&&b]",  # a set of three in regex's VERSION0, an empty intersection in VERSION1
+    "[.]",  # a dot in a class is a dot
+    "a\\\\.c",  # an escaped dot is a dot
 ]
 TARGETS = ["$.s", "$.t", "$.u", "$.e", "$.d", "$.n", "$.missing", "@.s", "@"]
 
