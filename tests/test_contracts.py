@@ -1,7 +1,9 @@
-"""Architecture contracts: which modules may import the two client libraries.
+"""Architecture contracts: the layers, and which modules may import the client libraries.
 
 import-linter reads the contracts from pyproject.toml; this test fails when a module
-outside ``engine.adapters`` starts importing a KurrentDB client library or confluent_kafka.
+imports a layer above its own, or when a module outside ``engine.adapters`` starts
+importing a KurrentDB client library or confluent_kafka. Every package of ``engine/``
+sits in a layer, and the README's Architecture table names each one.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import ast
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,23 @@ def test_client_libraries_are_imported_only_by_their_adapters() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
+
+
+def layers() -> list[str]:
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    [contract] = [c for c in contracts["contracts"] if c["type"] == "layers"]
+    return [name.strip() for line in contract["layers"] for name in line.split("|")]
+
+
+def test_every_engine_package_is_in_a_layer_and_in_the_readme() -> None:
+    packages = sorted(
+        f"engine.{path.parent.name}" for path in (ROOT / "engine").glob("*/__init__.py")
+    )
+    assert sorted(layers()) == packages
+    section = (ROOT / "README.md").read_text().split("\n## Architecture\n", 1)[1]
+    table = section.split("\nOne file, from disk", 1)[0]
+    unnamed = [p for p in packages if f"`engine/{p.split('.')[1]}`" not in table]
+    assert unnamed == []
 
 
 def test_cli_import_is_cold() -> None:

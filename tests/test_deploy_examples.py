@@ -21,9 +21,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.cli.main import build_parser
-from engine.cluster.options import from_args as cluster_options
 from engine.config.loader import load_directory
 from engine.runtime.worker_api import SinkState
+from engine.supervisor.group.options import from_args as cluster_options
 from engine.supervisor.metrics import EngineMetrics
 from engine.supervisor.status import StatusServer
 

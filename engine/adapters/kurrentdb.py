@@ -8,7 +8,7 @@ below and everything after that is shared, so the two behave alike here.
 
 What this module guarantees:
 
-* Subscriptions yield ``engine.model.Record`` values and ``PositionMarker`` values
+* Subscriptions yield ``engine.specification.model.Record`` values and ``PositionMarker`` values
   (the server's checkpoints on a filtered ``$all`` subscription, so a sink whose
   filter rarely matches still moves its checkpoint) and ``CAUGHT_UP`` once the
   server has sent everything stored so far (live events follow), and nothing else.
@@ -40,8 +40,13 @@ from typing import TYPE_CHECKING, Any
 import grpc.experimental
 
 from engine.adapters.kurrentdb_library import chosen_library
-from engine.errors import EngineError, PermanentError, TemporaryError, WrongExpectedVersion
-from engine.model import Record
+from engine.specification.errors import (
+    EngineError,
+    PermanentError,
+    TemporaryError,
+    WrongExpectedVersion,
+)
+from engine.specification.model import Record
 
 if TYPE_CHECKING:
     from engine.mapping.filters import SubscriptionPlan

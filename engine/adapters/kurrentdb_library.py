@@ -13,8 +13,8 @@ import importlib.util
 import os
 from collections.abc import Mapping
 
-from engine.constants import KURRENTDB_CLIENT_VARIABLE, KURRENTDB_CLIENTS
-from engine.errors import PermanentError
+from engine.specification.constants import KURRENTDB_CLIENT_VARIABLE, KURRENTDB_CLIENTS
+from engine.specification.errors import PermanentError
 
 
 def installed(library: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 
 SHELLS = ("bash", "zsh", "tcsh")
 

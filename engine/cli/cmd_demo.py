@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.cli import preflight
-from engine.constants import DEFAULT_SINKS_DIR, KURRENTDB_URL_VARIABLE
+from engine.specification.constants import DEFAULT_SINKS_DIR, KURRENTDB_URL_VARIABLE
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     preflight.check()
-    from engine.demo import run_demo
+    from engine.cli.demo import run_demo
     from engine.runtime.gc_tuning import tune_collector
     from engine.supervisor.logs import route_client_logs, stderr_log
 

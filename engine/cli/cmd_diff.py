@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli.cmd_validate import add_source_options, default_env, load, print_diagnostics
-from engine.exitcodes import ExitCode
-from engine.model import Diagnostic
+from engine.specification.exitcodes import ExitCode
+from engine.specification.model import Diagnostic
 
 
 def register(subparsers: Any) -> None:

@@ -2,7 +2,7 @@
 
 Prints the type, default, accepted values, whether it is required or sensitive,
 where it is described, and its description, all taken from ``schema/*.md`` through
-``engine.config.tables`` (the tables are the only source: nothing here repeats a
+``engine.specification.tables`` (the tables are the only source: nothing here repeats a
 fact). A setting is found ignoring letter case, with ``:`` or ``.`` between parts;
 a group (``compression``) lists its settings; no argument lists every setting.
 
@@ -18,7 +18,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 
 WIDTH = 88  # description lines are wrapped to this many columns
 
@@ -107,7 +107,7 @@ def summary(specs: Any) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from engine.config.suggest import did_you_mean
-    from engine.config.tables import load_catalogue
+    from engine.specification.tables import load_catalogue
 
     catalogue = load_catalogue()
     if args.setting is None:

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.cli.cmd_validate import add_source_options, default_env, load, print_diagnostics
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 
 INSTANCE_TYPE = "instanceTypeName"
 REVEAL_WARNING = (

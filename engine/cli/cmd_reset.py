@@ -22,7 +22,7 @@ import urllib.parse
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
-from engine.constants import (
+from engine.specification.constants import (
     DEFAULT_ENGINE_ID,
     DEFAULT_KURRENTDB_URL,
     DEFAULT_SINKS_DIR,
@@ -31,12 +31,12 @@ from engine.constants import (
     ENV_VARIABLE,
     KURRENTDB_URL_VARIABLE,
 )
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 
 if TYPE_CHECKING:
-    from engine.cluster.options import ClusterOptions
     from engine.runtime.checkpoints import Checkpoint
-    from engine.settings import SinkSettings
+    from engine.specification.settings import SinkSettings
+    from engine.supervisor.group.options import ClusterOptions
 
 ACTIVE_STATES = frozenset({"ACTIVATING", "RUNNING", "BACKOFF"})
 
@@ -74,7 +74,7 @@ def register(subparsers: Any) -> None:
         metavar="ID",
         help="the engine id the sink runs under without --group (default: %(default)s)",
     )
-    from engine.cluster import options as cluster_options
+    from engine.supervisor.group import options as cluster_options
 
     cluster_options.register(parser)
     parser.set_defaults(handler=run)
@@ -95,8 +95,8 @@ def engine_state(status_addr: str, name: str, timeout: float = 2.0) -> str | Non
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.constants import CHECKPOINT_TOPIC
     from engine.runtime.checkpoints import checkpoint_stream, reset
+    from engine.specification.constants import CHECKPOINT_TOPIC
 
     state = engine_state(args.status_addr, args.name)
     if state in ACTIVE_STATES:
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return ExitCode.CONFIG
-    from engine.cluster.options import OptionError, from_args
+    from engine.supervisor.group.options import OptionError, from_args
 
     try:
         cluster = from_args(args)
@@ -136,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
         target = "latest"
     in_kafka = None
     if settings is not None and settings.exactly_once:
-        from engine.cluster.naming import transactional_prefix
         from engine.runtime.exactly_once import reset_in_kafka
+        from engine.specification.naming import transactional_prefix
 
         prefix = transactional_prefix(args.engine_id if cluster is None else cluster.group)
 
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
 def group_owner(cluster: ClusterOptions, name: str) -> str | None:
     """Which member of the group owns sink ``name`` now (None: no one)."""
     from engine.adapters.kafka.group import describe_group
-    from engine.cluster.naming import consumer_group_id, control_topic
+    from engine.specification.naming import consumer_group_id, control_topic
 
     topic = control_topic(cluster.group, name)
     for member in describe_group(cluster.connection, consumer_group_id(cluster.group), 10.0):
@@ -172,7 +172,7 @@ def group_owner(cluster: ClusterOptions, name: str) -> str | None:
 def sink_settings(folder: str, env: str | None, name: str) -> SinkSettings | None:
     """The settings of sink ``name`` as ``folder`` defines it (None: no such sink there)."""
     from engine.config.source import ConfigSource
-    from engine.settings import SinkSettings
+    from engine.specification.settings import SinkSettings
 
     if not os.path.isdir(folder):
         return None

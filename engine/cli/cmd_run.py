@@ -6,7 +6,7 @@ gracefully (flush, final checkpoint) and exit 0, or 5 when a sink did not stop
 within ``--shutdown-timeout`` seconds.
 
 With ``--group`` the process is one member of a group that shares the sinks
-(``engine.cluster``); ``--processes N`` runs N such members under one parent. A
+(``engine.supervisor.group``); ``--processes N`` runs N such members under one parent. A
 coordination cluster that cannot be reached at start is refused like a
 configuration error (exit 1), naming the cluster.
 """
@@ -26,7 +26,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from engine.cli import preflight
-from engine.constants import (
+from engine.specification.constants import (
     DEFAULT_ENGINE_ID,
     DEFAULT_KURRENTDB_URL,
     DEFAULT_SINKS_DIR,
@@ -37,7 +37,7 @@ from engine.constants import (
     KURRENTDB_CLIENTS,
     KURRENTDB_URL_VARIABLE,
 )
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     from engine.supervisor.app import EngineApp, EngineOptions
@@ -110,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         f"sinks-engine.<ID>.<sink>; a restarted engine must keep it to fence its previous "
         f"run (default: ${ENGINE_ID_VARIABLE}, else %(default)s)",
     )
-    from engine.cluster import options as cluster_options
+    from engine.supervisor.group import options as cluster_options
 
     cluster_options.register(p)
     p.set_defaults(handler=run)
@@ -121,7 +121,7 @@ def choose_client(flag: str | None) -> str:
     flag goes into the environment, where the adapter (and every --processes child)
     reads it. PermanentError when the choice is not installed."""
     from engine.adapters.kurrentdb_library import chosen_library
-    from engine.errors import PermanentError
+    from engine.specification.errors import PermanentError
 
     if flag:
         os.environ[KURRENTDB_CLIENT_VARIABLE] = flag
@@ -133,7 +133,7 @@ def choose_client(flag: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.errors import PermanentError
+    from engine.specification.errors import PermanentError
 
     try:
         choose_client(args.kurrentdb_client)
@@ -142,11 +142,11 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.CONFIG
     preflight.check()  # one error for a broken environment, not a FAILED state per sink
 
-    from engine.cluster.naming import GroupNameError, check_group
-    from engine.cluster.options import OptionError, from_args
-    from engine.errors import EngineError, TemporaryError
     from engine.runtime.gc_tuning import tune_collector
+    from engine.specification.errors import EngineError, TemporaryError
+    from engine.specification.naming import GroupNameError, check_group
     from engine.supervisor.app import EngineApp, EngineOptions
+    from engine.supervisor.group.options import OptionError, from_args
     from engine.supervisor.logs import route_client_logs, stderr_log
 
     try:
@@ -243,9 +243,9 @@ def child_command(args: argparse.Namespace, status_addr: str | None) -> list[str
 
 def _run_processes(args: argparse.Namespace, options: EngineOptions, count: int) -> int:
     from engine.adapters.kafka.group import check_reachable
-    from engine.cluster.options import ENV
-    from engine.cluster.processes import ProcessGroup
-    from engine.errors import TemporaryError
+    from engine.specification.errors import TemporaryError
+    from engine.supervisor.group.options import ENV
+    from engine.supervisor.group.processes import ProcessGroup
 
     assert options.cluster is not None
     try:

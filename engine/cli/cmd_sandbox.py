@@ -13,8 +13,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from engine.constants import SANDBOX_KAFKA_PORT, SANDBOX_KURRENTDB_PORT
-from engine.exitcodes import ExitCode
+from engine.specification.constants import SANDBOX_KAFKA_PORT, SANDBOX_KURRENTDB_PORT
+from engine.specification.exitcodes import ExitCode
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.config.schemagen import SCHEMA_FILE_NAME, render_schema
-from engine.config.tables import TABLES_DIR, display_path, load_catalogue
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
+from engine.specification.tables import TABLES_DIR, display_path, load_catalogue
 
 DIFF_LINES_SHOWN = 40
 

@@ -10,8 +10,8 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine.constants import DEFAULT_STATUS_ADDR
-from engine.exitcodes import ExitCode
+from engine.specification.constants import DEFAULT_STATUS_ADDR
+from engine.specification.exitcodes import ExitCode
 
 COLUMNS = ("NAME", "STATE", "DELIVERED", "FAILED", "POSITION", "LAG", "LAST ERROR")
 MAX_ERROR = 80

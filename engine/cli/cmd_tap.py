@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.cli.cmd_validate import add_source_options, default_env, load, print_diagnostics
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 
 CONNECTOR_HEADER = "esdb-connector-id"
 POLL_S = 0.5
@@ -139,8 +139,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _tap(args: argparse.Namespace, definition: Any, secrets: Any) -> int:
     from engine.adapters.kafka import Tap
-    from engine.errors import PermanentError, TemporaryError
-    from engine.settings import SinkSettings
+    from engine.specification.errors import PermanentError, TemporaryError
+    from engine.specification.settings import SinkSettings
 
     settings = SinkSettings.from_canonical(definition.settings)
     tap = Tap(settings)

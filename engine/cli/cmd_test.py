@@ -15,8 +15,8 @@ from typing import Any
 
 from engine.cli import preflight
 from engine.cli.cmd_validate import add_source_options, default_env, load, print_diagnostics
-from engine.exitcodes import ExitCode
-from engine.model import Severity
+from engine.specification.exitcodes import ExitCode
+from engine.specification.model import Severity
 
 
 def register(subparsers: Any) -> None:
@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     preflight.check()
-    from engine.mapping.configtest import run_tests
+    from engine.configtest.runner import run_tests
 
     loaded = load(args, args.env or default_env())
     print_diagnostics(loaded.diagnostics)

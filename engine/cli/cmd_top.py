@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 
 MAX_ERROR = 60
 STATE_STYLES = {

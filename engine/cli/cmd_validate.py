@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from engine.cli import preflight
-from engine.constants import DEFAULT_SINKS_DIR, ENV_VARIABLE
-from engine.exitcodes import ExitCode
-from engine.model import Diagnostic, Severity
+from engine.specification.constants import DEFAULT_SINKS_DIR, ENV_VARIABLE
+from engine.specification.exitcodes import ExitCode
+from engine.specification.model import Diagnostic, Severity
 
 if TYPE_CHECKING:
     from engine.config.source import LoadResult

@@ -1,6 +1,6 @@
 """The ``sinks`` command: argument parsing and the one place errors become exit codes.
 
-Exit codes are ``engine.exitcodes.ExitCode`` (the README's table lists them): a
+Exit codes are ``engine.specification.exitcodes.ExitCode`` (the README's table lists them): a
 ``TemporaryError`` reaching this module (KurrentDB or Kafka unreachable) exits
 ``TEMPORARY``, any other ``EngineError`` ``CONFIG``, an environment that cannot run
 sinks (``engine.cli.preflight``) ``INTERNAL`` in one line, an unexpected error
@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from engine.cli.preflight import BrokenEnvironment
-from engine.errors import ConfigError, EngineError, TemporaryError
-from engine.exitcodes import ExitCode
+from engine.specification.errors import ConfigError, EngineError, TemporaryError
+from engine.specification.exitcodes import ExitCode
 
 COMMANDS: tuple[str, ...] = (
     "render",

@@ -19,15 +19,16 @@ import sys
 from importlib.metadata import PackageNotFoundError, packages_distributions, requires, version
 from types import ModuleType
 
-# Everything a running sink imports, directly or once it starts: the config source
-# (reloads), mapping, runtime, the client adapters, the supervisor and group mode.
+# Everything a running sink imports, directly or once it starts: the layers from the
+# specification up to the supervisor (which holds group mode), reloads included.
 RUNTIME_PACKAGES = (
+    "engine.specification",
+    "engine.sandbox",
     "engine.config",
     "engine.mapping",
-    "engine.runtime",
     "engine.adapters",
+    "engine.runtime",
     "engine.supervisor",
-    "engine.cluster",
 )
 DISTRIBUTION = "kafka-sinks-engine"
 

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 
 START = "<!-- commands:start -->"
 END = "<!-- commands:end -->"

@@ -28,9 +28,9 @@ import jsonschema
 from engine.config import rules
 from engine.config.schemagen import DIALECT, canonical_settings_schema
 from engine.config.suggest import closest, did_you_mean
-from engine.config.tables import Catalogue, SettingSpec, SettingType, load_catalogue
 from engine.config.values import coerce, coerce_text, describe
-from engine.model import Diagnostic, Location, Severity
+from engine.specification.model import Diagnostic, Location, Severity
+from engine.specification.tables import Catalogue, SettingSpec, SettingType, load_catalogue
 
 PathKey = tuple[str | int, ...]
 Locator = Callable[[PathKey, bool], Location | None]

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.model import SinkDefinition
+from engine.specification.model import SinkDefinition
 
 Masker = Callable[[SinkDefinition], Mapping[str, Any]]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from engine.model import Diagnostic, Location, Related
+from engine.specification.model import Diagnostic, Location, Related
 
 
 def _duplicate(where: Location, name: str, others: Sequence[Location]) -> Diagnostic:

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from engine.errors import EngineError
-from engine.model import Diagnostic, Location, SinkDefinition
+from engine.specification.errors import EngineError
+from engine.specification.model import Diagnostic, Location, SinkDefinition
 
 
 class GitRefError(EngineError):

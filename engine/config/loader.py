@@ -24,8 +24,8 @@ from engine.config.source import ConfigSource
 from engine.config.source import LoadResult as LoadResult
 from engine.config.templating import MASK, MissingSecrets, SecretBook
 from engine.config.walk import is_sink_file as is_sink_file
-from engine.constants import DEFAULT_SINKS_DIR
-from engine.model import SinkDefinition
+from engine.specification.constants import DEFAULT_SINKS_DIR
+from engine.specification.model import SinkDefinition
 
 
 def masked_settings(definition: SinkDefinition, secrets: SecretBook) -> dict[str, Any]:

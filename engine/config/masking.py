@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from engine.config.tables import load_catalogue
+from engine.specification.tables import load_catalogue
 
 MASK = "***"
 

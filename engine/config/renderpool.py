@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from engine.config.jinja_env import cancel_renders_on
 from engine.config.sinkfile import FileResult
-from engine.model import Diagnostic, Location
+from engine.specification.model import Diagnostic, Location
 
 
 @dataclass(eq=False)

@@ -6,7 +6,7 @@ once, by the check that found it). Guarantees:
 
 * Regular expressions the engine will compile (a ``Regex`` filter, a ``Stream``
   partition-key expression) compile with the ``regex`` package, which the engine
-  uses (``engine.mapping.regexes``).
+  uses (``engine.sandbox.regexes``).
 * A ``JsonPath`` filter parses as an RFC 9535 query.
 * An enabled transformer has a function that is valid base64 of UTF-8 text.
 * The SASL protocols have a username and a password; the ``Headers`` partition-key
@@ -37,9 +37,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.constants import EXACTLY_ONCE_MAX_WAIT_MS, TRANSACTION_TIMEOUT_MS
-from engine.model import Diagnostic, Location, Severity
-from engine.settings import CompressionType, FilterType, PartitionKeySource, SecurityProtocol
+from engine.specification.constants import EXACTLY_ONCE_MAX_WAIT_MS, TRANSACTION_TIMEOUT_MS
+from engine.specification.model import Diagnostic, Location, Severity
+from engine.specification.settings import (
+    CompressionType,
+    FilterType,
+    PartitionKeySource,
+    SecurityProtocol,
+)
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ def _regex_error(key: str, expression: str) -> Iterator[Finding]:
 def _regex_problem(expression: str) -> str | None:
     # The engine's own regex engine (``regex``, with .NET-style named groups), imported
     # only when a sink has a regex.
-    from engine.mapping.regexes import regex_problem
+    from engine.sandbox.regexes import regex_problem
 
     problem = regex_problem(expression)
     return f"not a valid regular expression: {problem}" if problem else None
@@ -275,7 +280,7 @@ def _transformer_compiles(s: Mapping[str, Any], explicit: frozenset[str]) -> Ite
     except (binascii.Error, ValueError):
         return  # reported by the base64 rule above
     # Imported here: V8 is loaded only when a sink has a transformer.
-    from engine.mapping.transformer import source_problem
+    from engine.sandbox.transformer import source_problem
 
     problem = source_problem(function)
     if problem is not None:

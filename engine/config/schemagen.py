@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.config.tables import (
+from engine.specification.tables import (
     INT32_MAX,
     INT32_MIN,
     TABLES_DIR,

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from engine.model import Diagnostic
+from engine.specification.model import Diagnostic
 
 MASK = "***"
 # Rendered in place of a secret that is not available (``--allow-missing-secrets``):

@@ -35,7 +35,7 @@ from engine.config.yamlmarks import (
     parse_yaml,
     read_sink_bytes,
 )
-from engine.model import Diagnostic, Location, Related, Severity, SinkDefinition
+from engine.specification.model import Diagnostic, Location, Related, Severity, SinkDefinition
 
 TOP_LEVEL_KEYS = ("name", "description", "enabled", "labels", "settings")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

@@ -54,7 +54,7 @@ from engine.config.sinkfile import FileResult, load_one
 from engine.config.templating import MissingSecrets, SecretBook, TemplateContext
 from engine.config.walk import Walk, context_hash, walk
 from engine.config.yamlmarks import read_sink_bytes
-from engine.model import Diagnostic, Location, Severity, SinkDefinition
+from engine.specification.model import Diagnostic, Location, Severity, SinkDefinition
 
 
 @dataclass(frozen=True)

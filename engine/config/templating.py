@@ -51,7 +51,7 @@ from engine.config.jinja_env import (
 from engine.config.linemap import LineMap
 from engine.config.secretbook import MASK, PLACEHOLDER, SecretBook
 from engine.config.yamlmarks import MAX_FILE_BYTES, parse_yaml, read_sink_text
-from engine.model import Diagnostic, Location, Severity
+from engine.specification.model import Diagnostic, Location, Severity
 
 TEMPLATES_DIR = "_templates"
 VALUES_DIR = "_values"

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.config.suggest import did_you_mean
-from engine.config.tables import SettingSpec, SettingType
-from engine.timespan import parse_timespan
+from engine.specification.tables import SettingSpec, SettingType
+from engine.specification.timespan import parse_timespan
 
 _INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
 _QUOTE_HINT = " (quote it to keep it as text)"

@@ -20,8 +20,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.constants import SINK_SUFFIXES, SKIPPED_FOLDER_PREFIXES, TEST_SUFFIXES
-from engine.model import Diagnostic, Location, Severity
+from engine.specification.constants import SINK_SUFFIXES, SKIPPED_FOLDER_PREFIXES, TEST_SUFFIXES
+from engine.specification.model import Diagnostic, Location, Severity
 
 
 @dataclass(frozen=True)

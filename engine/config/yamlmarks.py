@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from engine.model import Diagnostic, Location, Related, Relation
+from engine.specification.model import Diagnostic, Location, Related, Relation
 
 MAX_FILE_BYTES = 1024 * 1024
 # An expanded document above this many nodes is an alias bomb, not a sink.

@@ -2,6 +2,6 @@
 
 ``filters`` plans the subscription (and emulates the server's filter),
 ``jsonpath`` filters on the record object, ``partition_key`` and ``headers``
-build the key and headers, ``transformer`` runs user JavaScript, ``pipeline``
-puts them together in ``Mapper``; ``configtest`` runs ``*.test.yaml`` cases.
+build the key and headers, ``pipeline`` puts them together in ``Mapper`` (running
+the user's JavaScript through ``engine.sandbox.transformer``).
 """

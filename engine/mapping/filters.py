@@ -51,9 +51,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from engine.errors import PermanentError
-from engine.mapping.regexes import compile_user_regex, regex_problem
-from engine.settings import FilterScope, FilterType, SinkSettings
+from engine.sandbox.regexes import compile_user_regex, regex_problem
+from engine.specification.errors import PermanentError
+from engine.specification.settings import FilterScope, FilterType, SinkSettings
 
 # The client's own default exclusion (system event types and persistent-config events).
 SYSTEM_EVENTS_EXCLUDE: tuple[str, ...] = (r"\$.+", r"PersistentConfig\d+")

@@ -33,7 +33,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from engine.model import Record
+from engine.specification.model import Record
 
 Header = tuple[str, bytes]
 RECORD_HEADER_PREFIX = "esdb-record-headers-"

@@ -32,7 +32,7 @@ plain evaluation on generated queries).
 
 The regex functions of filters, RFC 9535's ``match()`` (the whole string) and
 ``search()`` (anywhere in it), run with the engine's time bound
-(``engine.mapping.regexes``): a pattern that takes longer than ``MATCH_TIMEOUT_S``
+(``engine.sandbox.regexes``): a pattern that takes longer than ``MATCH_TIMEOUT_S``
 on one value raises ``RegexTimeout`` naming the function and its pattern, which
 the mapper turns into that event's ``TransformError`` (so ``errors:tolerance``
 decides what happens to it). Everything else about them is the package's own: a
@@ -61,10 +61,10 @@ import regex
 from iregexp_check import check as is_iregexp
 
 from engine.config.jsonpath_syntax import one_line
-from engine.errors import PermanentError
 from engine.mapping.headers import iso_ms
-from engine.mapping.regexes import UserRegex
-from engine.model import Record
+from engine.sandbox.regexes import UserRegex
+from engine.specification.errors import PermanentError
+from engine.specification.model import Record
 
 _NOT_JSON = object()
 EXPRESSION_KEY = "subscription:filter:expression"

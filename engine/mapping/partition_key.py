@@ -17,7 +17,7 @@
 
 Keys are UTF-8 bytes. A ``Headers`` source with no key names, or an invalid
 regex, raises ``PermanentError`` when the extractor is built. The regex runs through
-``engine.mapping.regexes``: a search that takes too long raises ``RegexTimeout`` for
+``engine.sandbox.regexes``: a search that takes too long raises ``RegexTimeout`` for
 that event (the mapper turns it into the event's ``TransformError``).
 """
 
@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from engine.errors import PermanentError
-from engine.mapping.regexes import UserRegex, compile_user_regex
-from engine.settings import PartitionKeySource, SinkSettings
+from engine.sandbox.regexes import UserRegex, compile_user_regex
+from engine.specification.errors import PermanentError
+from engine.specification.settings import PartitionKeySource, SinkSettings
 
 EXPRESSION_KEY = "partitionKeyExtraction:expression"
 

@@ -12,7 +12,7 @@ Guarantees:
   ``value`` as compact JSON). Timestamp: the event's creation time (ms). Key: see
   ``engine.mapping.partition_key``. Headers: see ``engine.mapping.headers``.
 * A transform that fails, or a partition-key regex or a JSONPath filter's
-  ``match()``/``search()`` that runs out of time (``engine.mapping.regexes``),
+  ``match()``/``search()`` that runs out of time (``engine.sandbox.regexes``),
   raises ``TransformError`` carrying the record's log position: the event is never
   skipped silently. (``matches``, for config tests, raises the ``RegexTimeout``.)
 * ``map_batch`` gives the same messages as calling the mapper per record, but
@@ -25,15 +25,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.errors import PermanentError
 from engine.mapping.filters import ServerFilter, SubscriptionPlan, plan_subscription
 from engine.mapping.headers import HeaderBuilder, metadata_headers
 from engine.mapping.jsonpath import JsonPathFilter, is_json_value, parse_value, record_document
 from engine.mapping.partition_key import KeyExtractor
-from engine.mapping.regexes import RegexTimeout
-from engine.mapping.transformer import Transformed, Transformer, TransformFailed
-from engine.model import Message, Record
-from engine.settings import SinkSettings
+from engine.sandbox.regexes import RegexTimeout
+from engine.sandbox.transformer import Transformed, Transformer, TransformFailed
+from engine.specification.errors import PermanentError
+from engine.specification.model import Message, Record
+from engine.specification.settings import SinkSettings
 
 
 class TransformError(PermanentError):

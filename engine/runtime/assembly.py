@@ -30,7 +30,7 @@ from engine.runtime.exactly_once import KafkaCheckpointStore, checkpoint_record
 from engine.runtime.transactional import TransactionalPipeline
 from engine.runtime.transactions import transactional_id
 from engine.runtime.worker_api import Connections
-from engine.settings import SinkSettings
+from engine.specification.settings import SinkSettings
 
 
 def delivery_for(

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from engine.adapters.kurrentdb import KurrentClient, encode_json
-from engine.errors import EngineError, PermanentError, WrongExpectedVersion
 from engine.runtime.tracker import Position
-from engine.settings import InitialPosition, SinkSettings
+from engine.specification.errors import EngineError, PermanentError, WrongExpectedVersion
+from engine.specification.settings import InitialPosition, SinkSettings
 
 CHECKPOINT_EVENT_TYPE = "$checkpoint"
 MAX_COUNT = 10

@@ -27,11 +27,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.adapters.kafka import Fenced, KafkaProducer, Refused
-from engine.errors import EngineError, PermanentError, TemporaryError
-from engine.model import Message
 from engine.runtime.tracker import DeliveryTracker, Failure, Position
 from engine.runtime.transactions import Entry, TransactionLog
-from engine.settings import SinkSettings
+from engine.specification.errors import EngineError, PermanentError, TemporaryError
+from engine.specification.model import Message
+from engine.specification.settings import SinkSettings
 
 if TYPE_CHECKING:
     from engine.runtime.errors_policy import PoisonPolicy

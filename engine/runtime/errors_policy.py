@@ -27,14 +27,14 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from engine.adapters.kafka import Refused
-from engine.errors import EngineError
 from engine.mapping.headers import metadata_headers
 from engine.mapping.pipeline import Mapper, TransformError
-from engine.model import Message, Record
 from engine.runtime.tracker import Failure, Position
 from engine.runtime.transactions import Entry
 from engine.runtime.worker_api import Cause, IncidentKind
-from engine.settings import ErrorTolerance, SinkSettings
+from engine.specification.errors import EngineError
+from engine.specification.model import Message, Record
+from engine.specification.settings import ErrorTolerance, SinkSettings
 
 # Headers added to a dead letter (after the original message's own).
 ERROR_REASON = "sinks-error-reason"

@@ -31,8 +31,6 @@ from engine.adapters.kafka import (
     read_latest_checkpoint,
 )
 from engine.adapters.kurrentdb import KurrentClient
-from engine.constants import CHECKPOINT_TOPIC
-from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.runtime.checkpoints import (
     Checkpoint,
     CheckpointStore,
@@ -41,7 +39,9 @@ from engine.runtime.checkpoints import (
 )
 from engine.runtime.tracker import Position
 from engine.runtime.transactions import transactional_config, transactional_id
-from engine.settings import SinkSettings
+from engine.specification.constants import CHECKPOINT_TOPIC
+from engine.specification.errors import EngineError, PermanentError, TemporaryError
+from engine.specification.settings import SinkSettings
 
 MIRROR_OF = f"kafka:{CHECKPOINT_TOPIC}"  # metadata of the KurrentDB mirror's events
 _READ_TIMEOUT_S = 30.0  # longest wait for open transactions ahead of the checkpoint

@@ -26,7 +26,7 @@ from collections import deque
 from typing import Any
 
 from engine.adapters.kurrentdb import Subscription
-from engine.model import Record
+from engine.specification.model import Record
 
 END = object()  # queued when the subscription ended without an error
 

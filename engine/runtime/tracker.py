@@ -23,8 +23,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from engine.errors import EngineError
-from engine.model import Message
+from engine.specification.errors import EngineError
+from engine.specification.model import Message
 
 _now = time.monotonic
 

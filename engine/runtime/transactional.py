@@ -30,7 +30,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.adapters.kafka import Fenced, Refused, TransactionAborted
-from engine.errors import EngineError, TemporaryError
 from engine.runtime.checkpoints import StartPoint
 from engine.runtime.delivery import DeliveryPipeline
 from engine.runtime.tracker import DeliveryTracker, Failure, Position
@@ -40,7 +39,8 @@ from engine.runtime.transactions import (
     TransactionLog,
     transactional_config,
 )
-from engine.settings import SinkSettings
+from engine.specification.errors import EngineError, TemporaryError
+from engine.specification.settings import SinkSettings
 
 if TYPE_CHECKING:
     from engine.runtime.errors_policy import PoisonPolicy

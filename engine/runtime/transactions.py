@@ -21,9 +21,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from engine.constants import TRANSACTION_TIMEOUT_MS
-from engine.model import Message
 from engine.runtime.tracker import Position
+from engine.specification.constants import TRANSACTION_TIMEOUT_MS
+from engine.specification.model import Message
 
 DEFAULT_MAX_AGE_S = 0.25
 

@@ -31,9 +31,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker
-from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.mapping.pipeline import Mapper
-from engine.model import Record, SinkDefinition
 from engine.runtime.assembly import delivery_for
 from engine.runtime.checkpoints import CommitPolicy, Committer, StartPoint, start_point
 from engine.runtime.delivery import DeliveryPipeline
@@ -51,7 +49,9 @@ from engine.runtime.worker_api import (
     WorkerStatus,
     silent_listener,
 )
-from engine.settings import SinkSettings
+from engine.specification.errors import EngineError, PermanentError, TemporaryError
+from engine.specification.model import Record, SinkDefinition
+from engine.specification.settings import SinkSettings
 
 _REPORT_EVERY = 1024  # records between two listener reports while busy
 _MAX_BACKOFF_S = 5.0

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.cluster.naming import transactional_prefix as _prefix_of
-from engine.constants import DEFAULT_ENGINE_ID, DEFAULT_KURRENTDB_URL
+from engine.specification.constants import DEFAULT_ENGINE_ID, DEFAULT_KURRENTDB_URL
+from engine.specification.naming import transactional_prefix as _prefix_of
 
 
 class Cause(enum.Enum):

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.config.source import ConfigSource, Poll
-from engine.constants import (
+from engine.specification.constants import (
     DEFAULT_ENGINE_ID,
     DEFAULT_KURRENTDB_URL,
     DEFAULT_SINKS_DIR,
@@ -36,7 +36,7 @@ from engine.constants import (
     RELOAD_LOAD_WORKERS,
     RELOAD_PATIENCE_S,
 )
-from engine.model import SinkDefinition
+from engine.specification.model import SinkDefinition
 from engine.supervisor.logs import EventLog, IncidentLog
 from engine.supervisor.metrics import EngineMetrics
 from engine.supervisor.reload import Reloader
@@ -45,10 +45,10 @@ from engine.supervisor.status import HeadPoller, StatusServer, kurrentdb_head_re
 from engine.supervisor.watcher import ReloadQueue, Watcher
 
 if TYPE_CHECKING:
-    from engine.cluster.membership import Membership
-    from engine.cluster.options import ClusterOptions
-    from engine.cluster.scope import OwnedScope
-    from engine.cluster.view import GroupView
+    from engine.supervisor.group.membership import Membership
+    from engine.supervisor.group.options import ClusterOptions
+    from engine.supervisor.group.scope import OwnedScope
+    from engine.supervisor.group.view import GroupView
     from engine.supervisor.supervisor import Supervisor, WorkerFactory
 
 
@@ -75,8 +75,8 @@ class EngineApp:
         log: EventLog | None = None,
         worker_factory: WorkerFactory | None = None,
     ) -> None:
-        from engine.cluster.naming import transactional_prefix
         from engine.runtime.worker_api import Connections, Fanout
+        from engine.specification.naming import transactional_prefix
         from engine.supervisor.supervisor import Supervisor
 
         self.options = options
@@ -122,7 +122,7 @@ class EngineApp:
             self.source, self.supervisor, log=self.log, on_reload=self._reloaded, apply=apply
         )
         if self.membership is not None and self._scope is not None:
-            from engine.cluster.view import GroupView
+            from engine.supervisor.group.view import GroupView
 
             self.group_view = GroupView(self.reloader, self._scope, self.membership)
         self.status: StatusServer | None = None
@@ -130,9 +130,9 @@ class EngineApp:
 
     def _join(self, cluster: ClusterOptions) -> Callable[[Mapping[str, SinkDefinition]], Applied]:
         """Cluster mode: the supervisor runs only the sinks the group gives this member."""
-        from engine.cluster.membership import Membership
-        from engine.cluster.metrics import GroupCollector
-        from engine.cluster.scope import OwnedScope
+        from engine.supervisor.group.membership import Membership
+        from engine.supervisor.group.metrics import GroupCollector
+        from engine.supervisor.group.scope import OwnedScope
 
         self._scope = OwnedScope(self.supervisor.apply)
         self.membership = Membership(cluster.connection, cluster.group, self._scope, log=self.log)

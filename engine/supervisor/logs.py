@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from engine.model import Diagnostic, SinkDefinition
 from engine.runtime.worker_api import Incident, IncidentKind, SinkState
+from engine.specification.model import Diagnostic, SinkDefinition
 
 if TYPE_CHECKING:
     from engine.supervisor.plan import Plan

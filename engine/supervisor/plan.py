@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engine.model import SinkDefinition
+from engine.specification.model import SinkDefinition
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ workers match; start failures flow back to the source through the supervisor's
 ``on_start_failure`` callback, so the source holds a file on its restored
 definitions until the file changes. ``apply`` is what hands the desired set to the
 workers: the supervisor's own ``apply`` standalone; in cluster mode
-``engine.cluster.scope.OwnedScope.apply``, which keeps the sinks this member owns.
+``engine.supervisor.group.scope.OwnedScope.apply``, which keeps the sinks this member owns.
 
 Guarantees:
 
@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from engine.config.source import ConfigSource, Poll
-from engine.model import Diagnostic, Location, SinkDefinition
+from engine.specification.model import Diagnostic, Location, SinkDefinition
 from engine.supervisor.logs import EventLog
 from engine.supervisor.results import Applied, ReloadOutcome, ReloadResult, SinkView
 from engine.supervisor.supervisor import Supervisor

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.model import Diagnostic, SinkDefinition
-from engine.settings import SinkSettings
+from engine.specification.model import Diagnostic, SinkDefinition
+from engine.specification.settings import SinkSettings
 from engine.supervisor.plan import Plan
 
 if TYPE_CHECKING:

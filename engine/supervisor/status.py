@@ -38,7 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-from engine.constants import DEFAULT_STATUS_ADDR
+from engine.specification.constants import DEFAULT_STATUS_ADDR
 from engine.supervisor.metrics import CONTENT_TYPE, EngineMetrics
 from engine.supervisor.results import ReloadResult, SinkView
 

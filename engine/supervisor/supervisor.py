@@ -34,9 +34,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from engine.errors import PermanentError
-from engine.model import SinkDefinition
 from engine.runtime.worker_api import Connections, SinkState, WorkerListener, WorkerStatus
+from engine.specification.errors import PermanentError
+from engine.specification.model import SinkDefinition
 from engine.supervisor.logs import EventLog
 from engine.supervisor.plan import Plan, plan
 from engine.supervisor.results import (

@@ -22,7 +22,7 @@ from types import FrameType
 
 from watchfiles import Change, DefaultFilter, watch
 
-from engine.constants import TEST_SUFFIXES
+from engine.specification.constants import TEST_SUFFIXES
 
 
 class ReloadQueue:

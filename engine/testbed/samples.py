@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException
 
 from engine.adapters.kafka import ReadBack, classify
 from engine.adapters.kurrentdb import KurrentClient
-from engine.errors import EngineError, PermanentError
+from engine.specification.errors import EngineError, PermanentError
 
 
 def append_events(url: str, stream: str, events: list[tuple[str, bytes, bytes]]) -> int:

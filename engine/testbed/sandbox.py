@@ -27,8 +27,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engine.constants import SANDBOX_KAFKA_PORT, SANDBOX_KURRENTDB_PORT
-from engine.errors import EngineError
+from engine.specification.constants import SANDBOX_KAFKA_PORT, SANDBOX_KURRENTDB_PORT
+from engine.specification.errors import EngineError
 from engine.testbed.kafka import BrokerPorts, KafkaBroker, Listener
 from engine.testbed.kafka.jars import cache_root
 

@@ -12,10 +12,10 @@ from engine.adapters.kafka import (
     ensure_checkpoint_topic,
     read_latest_checkpoint,
 )
-from engine.cluster.naming import CONTROL_PREFIX, sink_of, subscription_pattern
-from engine.constants import CHECKPOINT_TOPIC
-from engine.errors import TemporaryError
-from engine.settings import SinkSettings
+from engine.specification.constants import CHECKPOINT_TOPIC
+from engine.specification.errors import TemporaryError
+from engine.specification.naming import CONTROL_PREFIX, sink_of, subscription_pattern
+from engine.specification.settings import SinkSettings
 
 
 def config(**settings: Any) -> dict[str, Any]:

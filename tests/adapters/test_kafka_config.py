@@ -8,8 +8,8 @@ import pytest
 from confluent_kafka import KafkaError
 
 from engine.adapters.kafka import classify, producer_config
-from engine.errors import PermanentError, TemporaryError
-from engine.settings import SinkSettings
+from engine.specification.errors import PermanentError, TemporaryError
+from engine.specification.settings import SinkSettings
 
 
 def config(**settings: Any) -> dict[str, Any]:

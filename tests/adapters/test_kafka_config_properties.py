@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from engine.adapters.kafka import KafkaProducer
 from engine.config.canonical import canonicalise
-from engine.config.tables import load_catalogue
 from engine.mapping.pipeline import Mapper
-from engine.settings import SinkSettings
+from engine.specification.settings import SinkSettings
+from engine.specification.tables import load_catalogue
 from engine.testbed.kafka.certs import ensure_tls
 from tests.config.strategies import setting_values
 from tests.config.test_canonical import FILE, no_marks
@@ -93,7 +93,7 @@ def test_without_the_retries_rule_such_settings_would_fail_to_build(
 ) -> None:
     # The property's check can fail: drop the rule, and librdkafka refuses what validates.
     from engine.config import rules
-    from engine.errors import PermanentError
+    from engine.specification.errors import PermanentError
 
     kept = [r for r in rules.RULES if r.name != "idempotent_retries"]
     assert len(kept) == len(rules.RULES) - 1

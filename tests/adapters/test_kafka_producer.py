@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from engine.adapters.kafka import CLIENT_LOGGER, KafkaProducer
-from engine.errors import EngineError, PermanentError, TemporaryError
-from engine.model import Message
-from engine.settings import SinkSettings
+from engine.specification.errors import EngineError, PermanentError, TemporaryError
+from engine.specification.model import Message
+from engine.specification.settings import SinkSettings
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 import pytest
 
 from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker, head_position
-from engine.errors import PermanentError, TemporaryError
-from engine.model import Record
 from engine.runtime.checkpoints import (
     AnotherWriter,
     Checkpoint,
@@ -19,6 +17,8 @@ from engine.runtime.checkpoints import (
     reset,
 )
 from engine.runtime.tracker import Position
+from engine.specification.errors import PermanentError, TemporaryError
+from engine.specification.model import Record
 from tests.fixtures.kurrentdb_library import NewEvent, StreamState
 
 pytestmark = pytest.mark.integration

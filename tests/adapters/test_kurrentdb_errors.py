@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from engine.adapters.kurrentdb import LIBRARY, KurrentClient, translate
-from engine.errors import PermanentError, TemporaryError
+from engine.specification.errors import PermanentError, TemporaryError
 from tests.fixtures.kurrentdb_library import ClientError
 from tests.fixtures.kurrentdb_library import errors as esdb
 

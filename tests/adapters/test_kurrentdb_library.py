@@ -10,8 +10,8 @@ import pytest
 
 from engine.adapters.kurrentdb import LIBRARY
 from engine.adapters.kurrentdb_library import chosen_library, installed
-from engine.constants import KURRENTDB_CLIENT_VARIABLE, KURRENTDB_CLIENTS
-from engine.errors import PermanentError
+from engine.specification.constants import KURRENTDB_CLIENT_VARIABLE, KURRENTDB_CLIENTS
+from engine.specification.errors import PermanentError
 from tests.adapters.test_kurrentdb_adapter import Plan
 
 ROOT = Path(__file__).resolve().parent.parent.parent

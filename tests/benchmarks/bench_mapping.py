@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from engine.mapping.pipeline import Mapper  # noqa: E402
-from engine.model import Message, Record  # noqa: E402
-from engine.settings import SinkSettings  # noqa: E402
+from engine.specification.model import Message, Record  # noqa: E402
+from engine.specification.settings import SinkSettings  # noqa: E402
 
 TRANSFORM = "function transform(r) { r.value.total = r.value.qty * r.value.price; }"
 

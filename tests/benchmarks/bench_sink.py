@@ -41,12 +41,12 @@ from engine.adapters.kafka import producer_config
 from engine.adapters.kurrentdb import SingleThreadedClient
 from engine.mapping.filters import plan_subscription
 from engine.mapping.pipeline import Mapper
-from engine.model import Message, Record, SinkDefinition
 from engine.runtime.delivery import DeliveryPipeline
 from engine.runtime.gc_tuning import tune_collector
 from engine.runtime.worker import SinkWorker
 from engine.runtime.worker_api import Connections, SinkState
-from engine.settings import SinkSettings
+from engine.specification.model import Message, Record, SinkDefinition
+from engine.specification.settings import SinkSettings
 from tests.benchmarks.harness import Comparison, Services, emit, services, timed
 from tests.fixtures.kurrentdb_library import LIBRARY, Client, NewEvent, StreamState
 

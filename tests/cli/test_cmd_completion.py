@@ -10,7 +10,7 @@ import pytest
 
 from engine.cli.cmd_completion import script
 from engine.cli.main import build_parser, main
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 
 
 def registered() -> list[str]:

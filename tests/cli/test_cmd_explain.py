@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
-from engine.config.tables import TABLES_DIR, load_catalogue
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
+from engine.specification.tables import TABLES_DIR, load_catalogue
 
 
 def _row_line(table: str, key: str) -> int:

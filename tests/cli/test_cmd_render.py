@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 
 # The flat settings of the original's quickstart (KurrentDB Kafka sink docs), as sent to
 # its management API.

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 
 
 def test_status_of_a_stopped_sandbox_says_its_data_is_kept(

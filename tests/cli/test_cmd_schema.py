@@ -12,7 +12,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.config.schemagen import DEFAULT_SCHEMA_PATH
-from engine.config.tables import TABLES_DIR
+from engine.specification.tables import TABLES_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pytest
 from engine.adapters.kafka import ReadBack
 from engine.cli.cmd_tap import as_json, as_text, produced_by
 from engine.cli.main import main
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 
 MESSAGE = ReadBack(
     "orders",

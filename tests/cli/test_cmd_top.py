@@ -19,7 +19,7 @@ from rich.console import Console
 
 from engine.cli.cmd_top import Poll, Rates, frame, owner_text
 from engine.cli.main import main
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 from engine.supervisor.results import SinkView
 from engine.supervisor.status import StatusServer
 

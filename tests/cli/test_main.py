@@ -7,7 +7,7 @@ from importlib.metadata import version
 import pytest
 
 from engine.cli.main import COMMANDS, build_parser, main
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 
 
 def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:

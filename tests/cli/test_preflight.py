@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import preflight
-from engine.exitcodes import ExitCode
+from engine.specification.exitcodes import ExitCode
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SINK = "name: orders\nsettings:\n  instanceTypeName: kafka-sink\n  topic: orders\n"

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from engine.config.tables import SettingSpec, SettingType
+from engine.specification.tables import SettingSpec, SettingType
 
 _TOPIC_CHARS = string.ascii_letters + string.digits + "._-"
 _HOST_CHARS = string.ascii_letters + string.digits + ".-"

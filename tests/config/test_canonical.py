@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from engine.config.canonical import Canonical, canonicalise
 from engine.config.schemagen import canonical_settings_schema
-from engine.config.tables import load_catalogue
-from engine.model import Diagnostic, Location, Severity
-from engine.settings import CompressionType, SinkSettings
+from engine.specification.model import Diagnostic, Location, Severity
+from engine.specification.settings import CompressionType, SinkSettings
+from engine.specification.tables import load_catalogue
 from tests.config.strategies import setting_values
 
 FILE = "sinks.d/orders.yaml"

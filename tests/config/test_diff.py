@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.config.diff import ChangeKind, diff_definitions, format_text, to_json
-from engine.model import SinkDefinition
+from engine.specification.model import SinkDefinition
 
 BASE = {"topic": "orders", "bootstrapServers": "localhost:9092", "compression:type": "Zstd"}
 

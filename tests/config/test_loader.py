@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.config.loader import load_directory, load_file, masked_settings, masked_written
-from engine.model import Location, Severity
+from engine.specification.model import Location, Severity
 
 ORDERS = """\
 name: orders

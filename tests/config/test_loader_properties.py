@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from engine.config.loader import FileResult, load_directory
-from engine.model import Severity, SinkDefinition
+from engine.specification.model import Severity, SinkDefinition
 
 VALID_PLAIN = """\
 name: orders

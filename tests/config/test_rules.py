@@ -10,7 +10,7 @@ import pytest
 
 from engine.config import rules
 from engine.config.canonical import Canonical, canonicalise
-from engine.model import Location, Severity
+from engine.specification.model import Location, Severity
 from tests.config.test_canonical import FILE, MINIMAL, no_marks, run
 
 # jsonpath-rfc9535 1.x (Python 3.11) and 2.x (3.12 and later) word this fault apart.
@@ -273,7 +273,7 @@ def test_a_failed_optional_key_is_not_reported_again_as_missing() -> None:
 
 
 def test_every_rule_names_keys_the_tables_know() -> None:
-    from engine.config.tables import load_catalogue
+    from engine.specification.tables import load_catalogue
 
     known = set(load_catalogue().keys)
     for rule in rules.RULES:

@@ -18,7 +18,7 @@ from engine.config.schemagen import (
     render_schema,
     sink_document_schema,
 )
-from engine.config.tables import load_catalogue
+from engine.specification.tables import load_catalogue
 
 
 @pytest.fixture(scope="module")

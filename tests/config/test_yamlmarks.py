@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.config.yamlmarks import MAX_FILE_BYTES, parse_yaml, read_sink_text
-from engine.model import Location
+from engine.specification.model import Location
 
 
 def errors(text: str) -> list[str]:

@@ -11,9 +11,9 @@ import signal
 import sys
 import threading
 
-from engine.model import SinkDefinition
 from engine.runtime.worker import SinkWorker
 from engine.runtime.worker_api import Connections
+from engine.specification.model import SinkDefinition
 
 
 def main() -> int:

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.model import SinkDefinition
 from engine.runtime.worker import SinkWorker
 from engine.runtime.worker_api import Connections, Incident, SinkState, WorkerStatus
+from engine.specification.model import SinkDefinition
 from tests.fixtures.kurrentdb_library import Client, NewEvent, StreamState
 
 KEYED = {"partitionKeyExtraction:enabled": True, "partitionKeyExtraction:source": "StreamSuffix"}

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from engine.constants import CHECKPOINT_TOPIC
 from engine.runtime.checkpoints import checkpoint_stream
 from engine.runtime.worker import SinkWorker
 from engine.runtime.worker_api import Connections, SinkState
+from engine.specification.constants import CHECKPOINT_TOPIC
 from tests.integration.sinkkit import (
     KEYED,
     append_numbered,

@@ -14,12 +14,12 @@ import pytest
 
 from engine.adapters.kafka import KafkaProducer
 from engine.adapters.kurrentdb import KurrentClient
-from engine.errors import EngineError, PermanentError
-from engine.model import Message
 from engine.runtime.checkpoints import CheckpointStore
 from engine.runtime.worker import SinkWorker
 from engine.runtime.worker_api import Connections, SinkState
-from engine.settings import SinkSettings
+from engine.specification.errors import EngineError, PermanentError
+from engine.specification.model import Message
+from engine.specification.settings import SinkSettings
 from tests.fixtures.kurrentdb_library import StreamState
 from tests.integration.sinkkit import (
     Recorder,

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from engine.adapters.kafka import Fenced
-from engine.model import Message
 from engine.runtime.checkpoints import Checkpoint, encode_checkpoint
 from engine.runtime.tracker import Position
 from engine.runtime.transactional import TransactionalPipeline
-from engine.settings import SinkSettings
+from engine.specification.model import Message
+from engine.specification.settings import SinkSettings
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from engine.model import Record
-from engine.settings import SinkSettings
+from engine.specification.model import Record
+from engine.specification.settings import SinkSettings
 
 
 def settings(**canonical: Any) -> SinkSettings:

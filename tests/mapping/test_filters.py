@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from engine.errors import PermanentError
 from engine.mapping.filters import (
     SYSTEM_EVENTS_EXCLUDE,
     ServerFilter,
@@ -18,6 +17,7 @@ from engine.mapping.filters import (
     include_regex,
     plan_subscription,
 )
+from engine.specification.errors import PermanentError
 from tests.fixtures.kurrentdb_library import (
     DEFAULT_EXCLUDE_FILTER,
     LIBRARY,

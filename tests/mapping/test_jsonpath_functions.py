@@ -12,10 +12,10 @@ import pytest
 
 from engine.mapping.jsonpath import ENVIRONMENT, JsonPathFilter
 from engine.mapping.pipeline import Mapper, TransformError
-from engine.mapping.regexes import MATCH_TIMEOUT_S, RegexTimeout
-from engine.model import Message
 from engine.runtime.errors_policy import BatchSender, PoisonPolicy
 from engine.runtime.worker_api import Cause, IncidentKind
+from engine.sandbox.regexes import MATCH_TIMEOUT_S, RegexTimeout
+from engine.specification.model import Message
 from tests.mapping.helpers import record, settings
 
 SLOW = "a" * 36 + "b"

@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
-from engine.errors import PermanentError
 from engine.mapping.headers import iso_ms, metadata_headers
 from engine.mapping.pipeline import Mapper
-from engine.model import Message
+from engine.specification.errors import PermanentError
+from engine.specification.model import Message
 from tests.mapping.helpers import record, settings
 
 ESDB_NAMES = [

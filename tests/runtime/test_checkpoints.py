@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import PermanentError
 from engine.runtime.checkpoints import (
     Checkpoint,
     CommitPolicy,
@@ -13,6 +12,7 @@ from engine.runtime.checkpoints import (
     encode_checkpoint,
 )
 from engine.runtime.tracker import Position
+from engine.specification.errors import PermanentError
 
 
 def test_stream_name() -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from engine.adapters.kafka import Fenced, Refused
-from engine.errors import PermanentError, TemporaryError
 from engine.mapping.pipeline import TransformError
-from engine.model import Message, Record
 from engine.runtime.errors_policy import PoisonPolicy
 from engine.runtime.tracker import Failure
 from engine.runtime.worker_api import Cause, IncidentKind
-from engine.settings import SinkSettings
+from engine.specification.errors import PermanentError, TemporaryError
+from engine.specification.model import Message, Record
+from engine.specification.settings import SinkSettings
 
 REFUSED = Refused("kafka: MSG_SIZE_TOO_LARGE: Broker: Message size too large")
 

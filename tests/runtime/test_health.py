@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine.adapters.kafka import Fenced
-from engine.errors import PermanentError, TemporaryError
 from engine.mapping.pipeline import TransformError
 from engine.runtime.delivery import DeliveryFailed
 from engine.runtime.health import SinkHealth, cause_of
 from engine.runtime.tracker import Failure
 from engine.runtime.worker_api import Cause, Incident, IncidentKind, SinkState
+from engine.specification.errors import PermanentError, TemporaryError
 
 
 class Incidents:

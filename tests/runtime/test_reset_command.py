@@ -131,7 +131,7 @@ def test_reset_latest_is_the_default(kurrentdb, capsys: pytest.CaptureFixture[st
 
 def test_kurrentdb_down_is_a_temporary_failure(capsys: pytest.CaptureFixture[str]) -> None:
     from engine.cli.main import main
-    from engine.exitcodes import ExitCode
+    from engine.specification.exitcodes import ExitCode
 
     with socket.socket() as s:  # a port nobody listens on: neither engine nor KurrentDB
         s.bind(("127.0.0.1", 0))

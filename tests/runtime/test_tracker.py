@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from engine.errors import PermanentError, TemporaryError
-from engine.model import Message
 from engine.runtime.tracker import DeliveryTracker, Position
+from engine.specification.errors import PermanentError, TemporaryError
+from engine.specification.model import Message
 
 
 def msg(position: int, key: bytes = b"k") -> Message:

@@ -11,9 +11,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import PermanentError
-from engine.model import SinkDefinition
 from engine.runtime.worker_api import Connections, SinkState, WorkerListener, WorkerStatus
+from engine.specification.errors import PermanentError
+from engine.specification.model import SinkDefinition
 
 
 @dataclass

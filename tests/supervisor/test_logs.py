@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from engine.model import Diagnostic, Location, SinkDefinition
+from engine.specification.model import Diagnostic, Location, SinkDefinition
 from engine.supervisor.logs import ClientLogBridge, EventLog, route_client_logs
 from engine.supervisor.plan import Change, Plan
 

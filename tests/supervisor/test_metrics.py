@@ -7,7 +7,7 @@ import enum
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.model import SinkDefinition
+from engine.specification.model import SinkDefinition
 from engine.supervisor.metrics import EngineMetrics
 from engine.supervisor.plan import Plan
 from engine.supervisor.results import ReloadOutcome, ReloadResult, Rollback

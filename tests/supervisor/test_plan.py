@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.model import Location, SinkDefinition
+from engine.specification.model import Location, SinkDefinition
 from engine.supervisor.plan import plan
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.model import Diagnostic, Location
+from engine.specification.model import Diagnostic, Location
 from engine.supervisor.metrics import EngineMetrics
 from engine.supervisor.plan import Plan
 from engine.supervisor.results import ReloadOutcome, ReloadResult, SinkView

@@ -1,7 +1,7 @@
 """The engine's only door to Apache Kafka (confluent-kafka / librdkafka).
 
 This package is the one place that imports confluent_kafka (import-linter checks it):
-``producer`` (a sink's producer), ``errors`` (client errors into ``engine.errors``),
+``producer`` (a sink's producer), ``errors`` (client errors into ``engine.specification.errors``),
 ``group`` (the consumer group of cluster mode), ``tap`` (``sinks tap``).
 ``checkpoints`` keeps the exactly-once mode's checkpoint topic.
 
@@ -13,7 +13,7 @@ What this module guarantees:
   ``BufferError`` is backpressure, so it serves delivery reports and retries the
   same message until it is queued.
 * Every delivery report reaches the caller as ``on_ok(token)`` or
-  ``on_error(token, error)`` with an ``engine.errors`` error, so no other module
+  ``on_error(token, error)`` with an ``engine.specification.errors`` error, so no other module
   sees a librdkafka type.
 * librdkafka's own log lines go to the Python logger ``engine.kafka.<client id>``
   (delivered by ``poll``), never raw to stderr; ``sinks run`` writes them into its

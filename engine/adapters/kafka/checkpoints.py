@@ -57,9 +57,9 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from engine.adapters.kafka.errors import CLIENT_LOGGER, classify
 from engine.adapters.kafka.producer import producer_config
 from engine.adapters.kafka.tap import _CONNECTION_KEYS
-from engine.constants import CHECKPOINT_TOPIC
-from engine.errors import EngineError, PermanentError, TemporaryError
-from engine.settings import SinkSettings
+from engine.specification.constants import CHECKPOINT_TOPIC
+from engine.specification.errors import EngineError, PermanentError, TemporaryError
+from engine.specification.settings import SinkSettings
 
 CLIENT_ID = "sinks-checkpoints"
 # Topic settings for a new checkpoint topic: roll a segment every 10 minutes and clean

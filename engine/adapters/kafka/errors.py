@@ -1,4 +1,4 @@
-"""librdkafka's errors translated into the engine's own (``engine.errors``).
+"""librdkafka's errors translated into the engine's own (``engine.specification.errors``).
 
 The seed's transient codes (``_ALL_BROKERS_DOWN``, ``OUT_OF_ORDER_SEQUENCE_NUMBER``,
 ``TRANSACTION_COORDINATOR_FENCED``, ``UNKNOWN_PRODUCER_ID``) plus two that only mean
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException
 
-from engine.errors import EngineError, PermanentError, TemporaryError
-from engine.settings import SaslMechanism, SecurityProtocol
+from engine.specification.errors import EngineError, PermanentError, TemporaryError
+from engine.specification.settings import SaslMechanism, SecurityProtocol
 
 CLIENT_LOGGER = "engine.kafka"  # parent of one logger per producer, named by client id
 SINK_CLIENT_PREFIX = "kafka-sink-"  # a sink's producer is client id <prefix><sink name>

@@ -29,9 +29,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from engine.adapters.kafka.errors import _MECHANISMS, _PROTOCOLS, BROKEN_CODES
-from engine.cluster.connection import ClusterConnection
-from engine.errors import EngineError, PermanentError, TemporaryError
-from engine.settings import SecurityProtocol
+from engine.specification.connection import ClusterConnection
+from engine.specification.errors import EngineError, PermanentError, TemporaryError
+from engine.specification.settings import SecurityProtocol
 
 TopicsCallback = Callable[[list[str]], None]
 GROUP_LOGGER = "engine.kafka.group"

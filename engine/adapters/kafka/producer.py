@@ -6,7 +6,7 @@ Guarantees:
   ``BufferError`` is backpressure, so it serves delivery reports and retries the
   same message until it is queued.
 * Every delivery report reaches the caller as ``on_ok(token)`` or
-  ``on_error(token, error)`` with an ``engine.errors`` error.
+  ``on_error(token, error)`` with an ``engine.specification.errors`` error.
 * With a ``transactional.id`` the producer also opens, commits and aborts
   transactions; a newer producer with the same id fences this one (``Fenced``).
 * librdkafka's own log lines go to the Python logger ``engine.kafka.<client id>``.
@@ -34,9 +34,9 @@ from engine.adapters.kafka.errors import (
     classify,
     translate,
 )
-from engine.errors import EngineError, PermanentError, TemporaryError
-from engine.model import Message
-from engine.settings import SecurityProtocol, SinkSettings
+from engine.specification.errors import EngineError, PermanentError, TemporaryError
+from engine.specification.model import Message
+from engine.specification.settings import SecurityProtocol, SinkSettings
 
 
 def producer_config(settings: SinkSettings, *, client_id: str = "kafka-sink") -> dict[str, Any]:

@@ -12,8 +12,8 @@ from confluent_kafka import KafkaError, KafkaException
 
 from engine.adapters.kafka.errors import CLIENT_LOGGER, classify, translate
 from engine.adapters.kafka.producer import producer_config
-from engine.errors import EngineError, PermanentError, TemporaryError
-from engine.settings import SinkSettings
+from engine.specification.errors import EngineError, PermanentError, TemporaryError
+from engine.specification.settings import SinkSettings
 
 # --------------------------------------------------------------------------------------
 # Watching what a sink produces (`sinks tap`). Kept apart from the producer:

@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from engine.errors import EngineError
+from engine.specification.errors import EngineError
 from engine.testbed.kafka.certs import TlsMaterial, ensure_tls
 from engine.testbed.kafka.config import (
     CLIENT_LISTENERS,

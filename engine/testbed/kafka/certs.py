@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import EngineError
+from engine.specification.errors import EngineError
 
 STORE_PASSWORD = "testbed-store-pass"
 VALIDITY_DAYS = "825"

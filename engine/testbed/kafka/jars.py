@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import EngineError
+from engine.specification.errors import EngineError
 
 KAFKA_VERSION = "4.1.1"
 SCALA_BINARY = "2.13"

@@ -20,8 +20,8 @@ from engine.adapters.kafka import (
     ensure_checkpoint_topic,
     read_latest_checkpoint,
 )
-from engine.errors import PermanentError, TemporaryError
-from engine.settings import SinkSettings
+from engine.specification.errors import PermanentError, TemporaryError
+from engine.specification.settings import SinkSettings
 from tests.fixtures.kafka import KafkaService
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ import sys
 import threading
 import time
 
-from engine.cluster.connection import ClusterConnection
-from engine.cluster.membership import Membership, ReleaseReason
+from engine.specification.connection import ClusterConnection
+from engine.supervisor.group.membership import Membership, ReleaseReason
 
 
 def emit(event: str, **fields: object) -> None:

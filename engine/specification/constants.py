@@ -1,0 +1,55 @@
+"""Defaults and file-name rules shared by several modules, each written once.
+
+Keys, defaults and accepted values of sink settings are not here: they come from
+the settings tables (``schema/*.md``). Exit codes live in ``engine.specification.exitcodes``.
+"""
+
+from __future__ import annotations
+
+# Where the engine looks for KurrentDB when no --kurrentdb / $KURRENTDB_URL is given.
+DEFAULT_KURRENTDB_URL = "esdb://localhost:2113?Tls=false"
+KURRENTDB_URL_VARIABLE = "KURRENTDB_URL"
+# The KurrentDB client libraries the engine can read through, the default first, and the
+# variable that picks one (unset: the first of them that is installed).
+KURRENTDB_CLIENTS = ("esdbclient", "kurrentdbclient")
+KURRENTDB_CLIENT_VARIABLE = "SINKS_KURRENTDB_CLIENT"
+
+# The ports `sinks sandbox start` gives the local Kafka broker and KurrentDB-protocol server.
+SANDBOX_KAFKA_PORT = 9092
+SANDBOX_KURRENTDB_PORT = 2113
+
+# The compacted topic where exactly-once sinks commit their checkpoints, keyed by sink
+# name. It shares the cluster mode's "__sinks-engine" prefix, yet no group's control
+# topics ("__sinks-engine.<group>.<sink>") can be named like it.
+CHECKPOINT_TOPIC = "__sinks-engine.checkpoints"
+
+# The status/metrics HTTP endpoint of `sinks run` (loopback only by default).
+DEFAULT_STATUS_ADDR = "127.0.0.1:7781"
+
+# The running engine loads the changed sink files of a reload on this many threads, and
+# a reload waits this long for them before it applies the files that are done (a file
+# still rendering applies when it finishes: engine.config.source).
+RELOAD_LOAD_WORKERS = 4
+RELOAD_PATIENCE_S = 0.25
+
+# The folder of sink files, and the variable that names the environment.
+DEFAULT_SINKS_DIR = "sinks.d"
+ENV_VARIABLE = "SINKS_ENV"
+
+# Sink files, templates first so the longer suffix wins; config tests are skipped.
+TEMPLATE_SUFFIX = ".j2"
+SINK_SUFFIXES = (".yaml.j2", ".yml.j2", ".yaml", ".yml")
+TEST_SUFFIXES = (".test.yaml", ".test.yml")
+# Folders starting with these hold values/templates (``_``) or are hidden (``.``).
+SKIPPED_FOLDER_PREFIXES = ("_", ".")
+
+# Kafka transactions (cluster mode, and every sink with delivery:guarantee exactlyOnce):
+# the broker aborts the open transaction of a producer silent for this long.
+TRANSACTION_TIMEOUT_MS = 60_000
+# exactlyOnce: the longest autocommit:interval and resilience:requestTimeoutMs accepted,
+# half the transaction timeout, so a transaction the sink means to commit is never
+# aborted by the broker first.
+EXACTLY_ONCE_MAX_WAIT_MS = TRANSACTION_TIMEOUT_MS // 2
+# The engine id a standalone engine (no --group) puts in its sinks' transactional ids.
+DEFAULT_ENGINE_ID = "standalone"
+ENGINE_ID_VARIABLE = "SINKS_ENGINE_ID"
