@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.config.source import ConfigSource, Poll
+from engine.runtime.worker_api import Connections, Fanout
 from engine.specification.constants import (
     DEFAULT_ENGINE_ID,
     DEFAULT_KURRENTDB_URL,
@@ -37,19 +38,22 @@ from engine.specification.constants import (
     RELOAD_PATIENCE_S,
 )
 from engine.specification.model import SinkDefinition
+from engine.specification.naming import transactional_prefix
+from engine.supervisor.group.membership import Membership
+from engine.supervisor.group.metrics import GroupCollector
+from engine.supervisor.group.scope import OwnedScope
+from engine.supervisor.group.view import GroupView
 from engine.supervisor.logs import EventLog, IncidentLog
 from engine.supervisor.metrics import EngineMetrics
 from engine.supervisor.reload import Reloader
 from engine.supervisor.results import Applied, ReloadResult, ShutdownResult, StartFailure
 from engine.supervisor.status import HeadPoller, StatusServer, kurrentdb_head_reader
+from engine.supervisor.supervisor import Supervisor
 from engine.supervisor.watcher import ReloadQueue, Watcher
 
 if TYPE_CHECKING:
-    from engine.supervisor.group.membership import Membership
     from engine.supervisor.group.options import ClusterOptions
-    from engine.supervisor.group.scope import OwnedScope
-    from engine.supervisor.group.view import GroupView
-    from engine.supervisor.supervisor import Supervisor, WorkerFactory
+    from engine.supervisor.supervisor import WorkerFactory
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,6 @@ class EngineApp:
         log: EventLog | None = None,
         worker_factory: WorkerFactory | None = None,
     ) -> None:
-        from engine.runtime.worker_api import Connections, Fanout
-        from engine.specification.naming import transactional_prefix
-        from engine.supervisor.supervisor import Supervisor
-
         self.options = options
         self.log = log or EventLog.quiet()
         self.metrics = EngineMetrics()
@@ -122,18 +122,12 @@ class EngineApp:
             self.source, self.supervisor, log=self.log, on_reload=self._reloaded, apply=apply
         )
         if self.membership is not None and self._scope is not None:
-            from engine.supervisor.group.view import GroupView
-
             self.group_view = GroupView(self.reloader, self._scope, self.membership)
         self.status: StatusServer | None = None
         self.watcher: Watcher | None = None
 
     def _join(self, cluster: ClusterOptions) -> Callable[[Mapping[str, SinkDefinition]], Applied]:
         """Cluster mode: the supervisor runs only the sinks the group gives this member."""
-        from engine.supervisor.group.membership import Membership
-        from engine.supervisor.group.metrics import GroupCollector
-        from engine.supervisor.group.scope import OwnedScope
-
         self._scope = OwnedScope(self.supervisor.apply)
         self.membership = Membership(cluster.connection, cluster.group, self._scope, log=self.log)
         self._scope.attach(self.membership)
