@@ -259,6 +259,9 @@ class ConfigSource:
 
     def _decide(self, found: Walk, loaded: list[str]) -> Poll:
         paths = [f.display for f in found.sink_files]
+        # Files in a folder that could not be listed are unknown, not removed: their
+        # last good sinks keep running (the folder's error is reported).
+        paths += [p for p in self._files if p not in set(paths) and found.unknown(p)]
         present = set(paths)
         for gone in [p for p in self._files if p not in present]:
             del self._files[gone]

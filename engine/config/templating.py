@@ -49,6 +49,7 @@ from engine.config.jinja_env import (
     compile_template,
 )
 from engine.config.linemap import LineMap
+from engine.config.regularfiles import Refused, read_regular
 from engine.config.secretbook import MASK, PLACEHOLDER, SecretBook
 from engine.config.yamlmarks import MAX_FILE_BYTES, parse_yaml, read_sink_text
 from engine.specification.model import Diagnostic, Location, Severity
@@ -56,6 +57,7 @@ from engine.specification.model import Diagnostic, Location, Severity
 TEMPLATES_DIR = "_templates"
 VALUES_DIR = "_values"
 SECRET_DIRS_ENV = "SINKS_SECRET_DIRS"
+SECRET_FILE_MAX_BYTES = 65536  # a secret is a password or a key, never a file's worth
 # Loops are the only way a small template can run for long: bound their total work.
 MAX_RANGE_TOTAL = 200_000
 MAX_RENDER_SECONDS = 10.0
@@ -178,7 +180,7 @@ class TemplateContext:
             return [Diagnostic(Location(values_dir), f"invalid environment name '{env}'")]
         for suffix in (".yaml", ".yml"):
             file = self.root / VALUES_DIR / f"{env}{suffix}"
-            if file.is_file():
+            if os.path.lexists(file):  # a FIFO or folder of that name is an error below
                 break
         else:
             known = ", ".join(list_envs(self.root)) or "none"
@@ -248,12 +250,12 @@ class TemplateContext:
             raise TemplateProblem(
                 f"secret_file '{path}' is outside the config root and {SECRET_DIRS_ENV}"
             )
-        if not real.is_file():
+        if not os.path.lexists(real):
             return self._missing(f"secret file '{path}' does not exist")
         try:
-            with real.open("rb") as handle:
-                data = handle.read(65536)
-            value = data.decode("utf-8").rstrip("\r\n")
+            value = read_regular(real, SECRET_FILE_MAX_BYTES).decode("utf-8").rstrip("\r\n")
+        except Refused as refused:
+            raise TemplateProblem(f"secret file '{path}' {refused}") from None
         except (OSError, UnicodeDecodeError):
             raise TemplateProblem(f"secret file '{path}' is not readable UTF-8 text") from None
         self.secrets.add(value)

@@ -11,6 +11,9 @@ Guarantees:
 * Order is stable (sorted per folder) and display paths are ``<root as given>/<rel>``.
 * ``context_hash`` covers every file under the root's ``_``-folders (values and
   templates), the inputs every template shares.
+* A folder that cannot be listed is an error naming it, and is in ``unreadable``:
+  its files are unknown, not gone, so the config source keeps their sinks as they
+  were instead of stopping them as removed.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ class Walk:
     sink_files: tuple[FoundFile, ...]
     test_files: tuple[FoundFile, ...]
     problems: tuple[Diagnostic, ...]  # about folders, not about one file
+    unreadable: tuple[str, ...] = ()  # display paths of folders that could not be listed
+
+    def unknown(self, display: str) -> bool:
+        """Whether ``display`` lies in a folder that could not be listed."""
+        return any(display.startswith(folder + os.sep) for folder in self.unreadable)
 
 
 def is_sink_file(name: str) -> bool:
@@ -58,7 +66,16 @@ def walk(root: str | Path) -> Walk:
     sinks: list[FoundFile] = []
     tests: list[FoundFile] = []
     problems: list[Diagnostic] = []
-    for folder, dirnames, filenames in os.walk(base, followlinks=False):
+    unreadable: list[str] = []
+
+    def cannot_list(error: OSError) -> None:
+        where = Path(error.filename or base)
+        shown = display_root if where == base else _display(display_root, base, where)
+        unreadable.append(shown)
+        reason = error.strerror or str(error)
+        problems.append(Diagnostic(Location(shown), f"cannot read this folder: {reason}"))
+
+    for folder, dirnames, filenames in os.walk(base, onerror=cannot_list, followlinks=False):
         here = Path(folder)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(SKIPPED_FOLDER_PREFIXES))
         for name in list(dirnames):
@@ -90,7 +107,7 @@ def walk(root: str | Path) -> Walk:
             if file.is_symlink() and not file.resolve().is_relative_to(real_root):
                 problem = Diagnostic(Location(shown), "symlink points outside the config root")
             sinks.append(FoundFile(file, shown, problem))
-    return Walk(tuple(sinks), tuple(tests), tuple(problems))
+    return Walk(tuple(sinks), tuple(tests), tuple(problems), tuple(unreadable))
 
 
 def context_hash(root: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,48 @@ def test_each_file_is_read_once_per_poll(tmp_path: Path, monkeypatch: Any) -> No
     (tmp_path / "s1.yaml").write_text(sink("s1", "changed"))
     assert source.poll().loaded == (str(tmp_path / "s1.yaml"),)
     assert sorted(reads) == [str(tmp_path / f"s{i}.yaml") for i in range(3)]
+
+
+def refuse_listing(monkeypatch: Any, folder: Path) -> None:
+    """``folder`` cannot be listed, as a folder without read permission (the tests run as
+    root, whom permission bits do not stop)."""
+    real = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if Path(path) == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_an_unreadable_folder_is_an_error_and_its_sinks_keep_running(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    (tmp_path / "team").mkdir()
+    (tmp_path / "team" / "a.yaml").write_text(sink("a", "ta"))
+    (tmp_path / "b.yaml").write_text(sink("b", "tb"))
+    source = ConfigSource(tmp_path)
+    assert set(source.poll().desired) == {"a", "b"}
+    refuse_listing(monkeypatch, tmp_path / "team")
+    blind = source.poll()
+    assert [d.format() for d in blind.result.diagnostics] == [
+        f"{tmp_path}/team: error: cannot read this folder: Permission denied"
+    ]
+    assert not blind.result.ok
+    assert set(blind.desired) == {"a", "b"}  # unknown is not removed: 'a' keeps running
+    monkeypatch.undo()
+    (tmp_path / "team" / "a.yaml").unlink()  # once it can be read, what is gone is gone
+    assert set(source.poll().desired) == {"b"}
+
+
+def test_a_folder_unreadable_from_the_start_is_an_error_naming_it(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    (tmp_path / "team").mkdir()
+    (tmp_path / "team" / "a.yaml").write_text(sink("a", "ta"))
+    refuse_listing(monkeypatch, tmp_path)
+    result = ConfigSource(tmp_path).load()
+    assert [d.format() for d in result.diagnostics] == [
+        f"{tmp_path}: error: cannot read this folder: Permission denied"
+    ]

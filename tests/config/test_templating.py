@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -291,3 +293,35 @@ def test_secret_book_masks_longest_first_and_nested_values() -> None:
     assert book.mask_value({"a": ["abc", 1], "b": "zz"}) == {"a": [MASK, 1], "b": "zz"}
     assert book.contains_secret({"h": {"k": "1abc"}})
     assert not book.contains_secret(["ab"])
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda p: os.mkfifo(p), "is a FIFO, not a regular file"),
+        (lambda p: p.mkdir(), "is a folder, not a regular file"),
+        (lambda p: p.write_bytes(b"x" * 70_000), "is 70000 bytes, over the limit of 65536 bytes"),
+    ],
+    ids=["fifo", "folder", "too-large"],
+)
+def test_secret_file_refuses_what_is_not_a_small_regular_file(
+    tmp_path: Path, make: Any, said: str
+) -> None:
+    root = make_root(tmp_path, {})
+    (root / "secrets").mkdir()
+    make(root / "secrets" / "pw")
+    _, found, _ = render(root, 'p: {{ secret_file("secrets/pw") }}\n')
+    assert found == [f"sinks.d/t.yaml.j2:1: error: secret file 'secrets/pw' {said}"]
+
+
+def test_secret_file_at_the_limit_is_read_whole(tmp_path: Path) -> None:
+    root = make_root(tmp_path, {"secrets/pw": "k" * 65536})
+    text, found, _ = render(root, 'p: {{ secret_file("secrets/pw") | length }}\n')
+    assert (text, found) == ("p: 65536\n", [])
+
+
+def test_a_values_file_that_is_a_fifo_is_an_error_that_says_so(tmp_path: Path) -> None:
+    root = make_root(tmp_path, {"_values/prod.yaml": "a: 1\n"})
+    os.mkfifo(root / "_values" / "dev.yaml")
+    _, found, _ = render(root, "a: 1\n", env="dev")
+    assert found == ["sinks.d/_values/dev.yaml: error: not a regular file"]
