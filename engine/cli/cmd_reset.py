@@ -19,7 +19,6 @@ import os
 import sys
 import urllib.error
 import urllib.parse
-import urllib.request
 from typing import TYPE_CHECKING, Any
 
 from engine.specification.constants import (
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
     from engine.supervisor.group.options import ClusterOptions
 
 ACTIVE_STATES = frozenset({"ACTIVATING", "RUNNING", "BACKOFF"})
+LOCKED = "LOCKED"  # engine_state: an engine answers, but only with its token
 
 
 def register(subparsers: Any) -> None:
@@ -82,11 +82,15 @@ def register(subparsers: Any) -> None:
 
 def engine_state(status_addr: str, name: str, timeout: float = 2.0) -> str | None:
     """The sink's state as the running engine reports it; None if no engine answers."""
-    url = f"http://{status_addr}/sinks/{urllib.parse.quote(name, safe='')}"
+    from engine.cli.cmd_status import open_status
+
+    path = f"/sinks/{urllib.parse.quote(name, safe='')}"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with open_status(status_addr, path, timeout) as response:
             body = json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError:
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            return LOCKED  # an engine runs there: its sink may be running too
         return None  # the engine runs, but does not know this sink
     except (OSError, ValueError):
         return None  # no engine listening
@@ -99,6 +103,15 @@ def run(args: argparse.Namespace) -> int:
     from engine.specification.constants import CHECKPOINT_TOPIC
 
     state = engine_state(args.status_addr, args.name)
+    if state == LOCKED:
+        from engine.cli.cmd_status import refusal_401
+
+        print(
+            f"sinks: error: the engine at {args.status_addr} {refusal_401()}, so whether "
+            f"sink '{args.name}' runs there cannot be told; reset refused",
+            file=sys.stderr,
+        )
+        return ExitCode.CONFIG
     if state in ACTIVE_STATES:
         print(
             f"sinks: error: sink '{args.name}' is {state} in the engine at {args.status_addr}; "

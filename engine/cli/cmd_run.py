@@ -36,6 +36,7 @@ from engine.specification.constants import (
     KURRENTDB_CLIENT_VARIABLE,
     KURRENTDB_CLIENTS,
     KURRENTDB_URL_VARIABLE,
+    STATUS_TOKEN_VARIABLE,
 )
 from engine.specification.exitcodes import ExitCode
 
@@ -85,6 +86,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--status-addr",
         default=DEFAULT_STATUS_ADDR,
         help="status/metrics HTTP address (default %(default)s; 'off' disables it)",
+    )
+    p.add_argument(
+        "--status-token",
+        metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' on every status endpoint but /healthz "
+        f"(default: ${STATUS_TOKEN_VARIABLE}; prefer the variable: a flag shows in ps)",
     )
     p.add_argument("--kurrentdb", help="KurrentDB URL (default: $KURRENTDB_URL or localhost)")
     p.add_argument(
@@ -162,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
         overrides=overrides,
         kurrentdb_url=kurrentdb_url(args.kurrentdb),
         status_addr=None if args.status_addr in ("", "off") else args.status_addr,
+        status_token=status_token(args.status_token),
         shutdown_timeout=args.shutdown_timeout,
         cluster=cluster,
         engine_id=args.engine_id,
@@ -209,6 +217,14 @@ def run(args: argparse.Namespace) -> int:
         )
         return ExitCode.STUCK
     return ExitCode.OK
+
+
+def status_token(flag: str | None) -> str | None:
+    """The token the status server requires; a flag's value reaches --processes children
+    through the variable, so it never shows in their command lines."""
+    if flag:
+        os.environ[STATUS_TOKEN_VARIABLE] = flag
+    return os.environ.get(STATUS_TOKEN_VARIABLE) or None
 
 
 def child_command(args: argparse.Namespace, status_addr: str | None) -> list[str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine.specification.constants import DEFAULT_STATUS_ADDR
+from engine.specification.constants import DEFAULT_STATUS_ADDR, STATUS_TOKEN_VARIABLE
 from engine.specification.exitcodes import ExitCode
 
 COLUMNS = ("NAME", "STATE", "DELIVERED", "FAILED", "POSITION", "LAG", "LAST ERROR")
@@ -30,9 +31,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(handler=run)
 
 
+def open_status(addr: str, path: str, timeout: float) -> Any:
+    """The engine's answer for ``path``, with its bearer token when one is set."""
+    request = urllib.request.Request(f"http://{addr}{path}")
+    token = os.environ.get(STATUS_TOKEN_VARIABLE)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    return urllib.request.urlopen(request, timeout=timeout)
+
+
 def fetch(addr: str, path: str = "/sinks", timeout: float = 5.0) -> Any:
-    with urllib.request.urlopen(f"http://{addr}{path}", timeout=timeout) as response:
+    with open_status(addr, path, timeout) as response:
         return json.loads(response.read())
+
+
+def refusal_401() -> str:
+    return f"requires a token: set {STATUS_TOKEN_VARIABLE} to the engine's --status-token"
+
+
+def refusal(exc: urllib.error.HTTPError) -> str:
+    return refusal_401() if exc.code == 401 else f"answered {exc.code} {exc.reason}"
 
 
 def _cell(value: Any) -> str:
@@ -76,6 +94,9 @@ def format_table(sinks: Sequence[Mapping[str, Any]]) -> str:
 def run(args: argparse.Namespace) -> int:
     try:
         body = fetch(args.addr)
+    except urllib.error.HTTPError as exc:
+        print(f"sinks status: error: the engine at {args.addr} {refusal(exc)}", file=sys.stderr)
+        return ExitCode.CONFIG
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         print(f"sinks status: error: no engine answers at {args.addr}: {reason}", file=sys.stderr)

@@ -23,8 +23,10 @@ SANDBOX_KURRENTDB_PORT = 2113
 # topics ("__sinks-engine.<group>.<sink>") can be named like it.
 CHECKPOINT_TOPIC = "__sinks-engine.checkpoints"
 
-# The status/metrics HTTP endpoint of `sinks run` (loopback only by default).
+# The status/metrics HTTP endpoint of `sinks run` (loopback only by default), and the
+# variable holding the bearer token it then requires (the flag shows in `ps`, this not).
 DEFAULT_STATUS_ADDR = "127.0.0.1:7781"
+STATUS_TOKEN_VARIABLE = "SINKS_STATUS_TOKEN"
 
 # The running engine loads the changed sink files of a reload on this many threads, and
 # a reload waits this long for them before it applies the files that are done (a file

@@ -63,6 +63,7 @@ class EngineOptions:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     kurrentdb_url: str = DEFAULT_KURRENTDB_URL
     status_addr: str | None = DEFAULT_STATUS_ADDR  # None: no HTTP server
+    status_token: str | None = field(default=None, repr=False)  # None: no credentials asked
     shutdown_timeout: float = 30.0
     start_grace: float = 2.0
     watch: bool = True
@@ -167,7 +168,17 @@ class EngineApp:
                 o.status_addr,
                 head,
                 group=view.group_json if view is not None else None,
+                token=o.status_token,
+                on_error=lambda line: self.log.emit("WARN", "status.request_failed", error=line),
             )
+            if self.status.exposed:
+                self.log.emit(
+                    "WARN",
+                    "status.exposed",
+                    addr=o.status_addr,
+                    note="reachable from other machines; "
+                    + ("a bearer token is required" if o.status_token else "no token is required"),
+                )
             self.status.start()  # before the sinks: readiness is visible while they start
         if self.membership is not None:
             # Join before the first apply: that apply creates the control topics, and

@@ -18,6 +18,10 @@ Endpoints (JSON unless said otherwise):
   broker error as ``last_error`` and ``last_error_since``.
 * ``GET /metrics``: Prometheus text format.
 
+With a token (``sinks run --status-token``, or ``SINKS_STATUS_TOKEN``) every endpoint
+but ``/healthz`` needs ``Authorization: Bearer <token>``. The server runs on a fixed
+pool of threads with a read timeout per client (``engine.supervisor.httpserver``).
+
 The head of ``$all`` is read by a background poller every ``head_interval``
 seconds, never per request, so scraping cannot load KurrentDB. Lag is that head
 minus the sink's last delivered position (else its checkpoint), in commit-position
@@ -34,11 +38,11 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import unquote
 
 from engine.specification.constants import DEFAULT_STATUS_ADDR
+from engine.supervisor.httpserver import BoundedHTTPServer, is_loopback
 from engine.supervisor.metrics import CONTENT_TYPE, EngineMetrics
 from engine.supervisor.results import ReloadResult, SinkView
 
@@ -112,28 +116,17 @@ class StatusServer:
         addr: str = DEFAULT_STATUS_ADDR,
         head: HeadPoller | None = None,
         group: Callable[[], dict[str, Any]] | None = None,
+        *,
+        token: str | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.source = source
         self.metrics = metrics
         self.head = head
         self.group = group
         host, port = parse_addr(addr)
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                code, body, ctype = server.respond(self.path)
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # requests are not events of interest
-
-        self._httpd = ThreadingHTTPServer((host, port), Handler)
-        self._httpd.daemon_threads = True
+        self.exposed = not is_loopback(host)  # reachable from other machines
+        self._httpd = BoundedHTTPServer((host, port), self.respond, token=token, on_error=on_error)
         self._thread: threading.Thread | None = None
         if head is not None and metrics is not None:
             head.on_refresh = self._publish_lag
@@ -154,7 +147,8 @@ class StatusServer:
     def stop(self) -> None:
         if self.head is not None:
             self.head.stop()
-        self._httpd.shutdown()
+        if self._thread is not None:  # shutdown() waits for a serve loop that must exist
+            self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -127,3 +127,30 @@ def test_readiness_counts_only_the_sinks_this_member_runs() -> None:
         assert code == 503 and b'"c": "STARTING"' in body
     finally:
         server.stop()
+
+
+def test_an_engine_with_a_token_answers_only_with_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    view = SinkView(
+        name="orders",
+        state="RUNNING",
+        reason=None,
+        digest="abc",
+        source_file="o.yaml",
+        enabled=True,
+    )
+    server = StatusServer(Source([view]), None, "127.0.0.1:0", token="t0ken")
+    server.start()
+    try:
+        monkeypatch.delenv("SINKS_STATUS_TOKEN", raising=False)
+        assert main(["status", "--addr", server.address]) == 1
+        assert capsys.readouterr().err == (
+            f"sinks status: error: the engine at {server.address} requires a token: "
+            "set SINKS_STATUS_TOKEN to the engine's --status-token\n"
+        )
+        monkeypatch.setenv("SINKS_STATUS_TOKEN", "t0ken")
+        assert main(["status", "--addr", server.address]) == 0
+        assert "orders" in capsys.readouterr().out
+    finally:
+        server.stop()

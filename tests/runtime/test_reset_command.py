@@ -150,3 +150,40 @@ def test_kurrentdb_down_is_a_temporary_failure(capsys: pytest.CaptureFixture[str
     assert code == ExitCode.TEMPORARY
     err = capsys.readouterr().err
     assert err.startswith("sinks: error: kurrentdb: ") and "(temporary: try again later)" in err
+
+
+def test_refused_when_the_engine_asks_for_a_token_it_was_not_given(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.cli.main import main
+    from engine.supervisor.status import StatusServer
+
+    class Nothing:
+        last_reload = None
+
+        def views(self) -> list[object]:
+            return []
+
+    server = StatusServer(Nothing(), None, "127.0.0.1:0", token="t0ken")  # type: ignore[arg-type]
+    server.start()
+    monkeypatch.delenv("SINKS_STATUS_TOKEN", raising=False)
+    try:
+        code = main(
+            [
+                "reset",
+                "orders",
+                "--earliest",
+                "--status-addr",
+                server.address,
+                "--kurrentdb",
+                "esdb://127.0.0.1:1?Tls=false",
+            ]
+        )
+    finally:
+        server.stop()
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"sinks: error: the engine at {server.address} requires a token: set "
+        "SINKS_STATUS_TOKEN to the engine's --status-token, so whether sink 'orders' runs "
+        "there cannot be told; reset refused\n"
+    )
