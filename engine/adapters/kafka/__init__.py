@@ -43,7 +43,7 @@ waitForBrokerAck true                   acks=all, enable.idempotence=true
 waitForBrokerAck false                  acks=1, enable.idempotence=false
 ======================================  =============================================
 
-Error classification (``classify``): the seed's transient codes
+Error classification (``classify``): the transient codes of KurrentDB's connector
 (``_ALL_BROKERS_DOWN``, ``OUT_OF_ORDER_SEQUENCE_NUMBER``,
 ``TRANSACTION_COORDINATOR_FENCED``, ``UNKNOWN_PRODUCER_ID``) plus two that only
 mean "the broker could not be reached in time" (``_MSG_TIMED_OUT``,

@@ -1,7 +1,8 @@
 """librdkafka's errors translated into the engine's own (``engine.errors``).
 
-The seed's transient codes (``_ALL_BROKERS_DOWN``, ``OUT_OF_ORDER_SEQUENCE_NUMBER``,
-``TRANSACTION_COORDINATOR_FENCED``, ``UNKNOWN_PRODUCER_ID``) plus two that only mean
+The transient codes of KurrentDB's connector (``_ALL_BROKERS_DOWN``,
+``OUT_OF_ORDER_SEQUENCE_NUMBER``, ``TRANSACTION_COORDINATOR_FENCED``,
+``UNKNOWN_PRODUCER_ID``) plus two that only mean
 "the broker could not be reached in time" (``_MSG_TIMED_OUT``, ``_TRANSPORT``), the
 engine's own purge of messages queued behind a failed one (``_PURGE_QUEUE``,
 ``_PURGE_INFLIGHT``) and any error librdkafka flags retriable become
