@@ -36,6 +36,7 @@ from engine.constants import (
     KURRENTDB_CLIENT_VARIABLE,
     KURRENTDB_CLIENTS,
     KURRENTDB_URL_VARIABLE,
+    SHUTDOWN_TIMEOUT_S,
 )
 from engine.exitcodes import ExitCode
 
@@ -98,9 +99,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--shutdown-timeout",
         type=float,
-        default=30.0,
+        default=SHUTDOWN_TIMEOUT_S,
         metavar="S",
-        help="seconds every sink gets to flush and checkpoint on stop (default 30)",
+        help="seconds every sink gets to flush and checkpoint on stop (default %(default)g)",
     )
     p.add_argument(
         "--engine-id",

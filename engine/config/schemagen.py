@@ -31,13 +31,12 @@ from engine.config.tables import (
     SettingSpec,
     SettingType,
 )
+from engine.constants import SINK_NAME_PATTERN
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_FILE_NAME = "sink.schema.json"
 DEFAULT_SCHEMA_PATH = TABLES_DIR / SCHEMA_FILE_NAME
 
-# Sink names: 1-100 characters, letters, digits, '.', '_', '-', not starting with a symbol.
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 INTEGER_TEXT_PATTERN = r"^\s*[+-]?\d+\s*$"
 _TIMESPAN_TEXT = "a TimeSpan (hh:mm:ss)"
 
@@ -203,7 +202,7 @@ def sink_document_schema(catalogue: Catalogue) -> dict[str, Any]:
         "properties": {
             "name": {
                 "type": "string",
-                "pattern": NAME_PATTERN,
+                "pattern": SINK_NAME_PATTERN,
                 "description": "Unique name of the sink; also names its checkpoint stream.",
             },
             "description": {"type": "string", "description": "Free text for people."},

@@ -35,10 +35,11 @@ from engine.config.yamlmarks import (
     parse_yaml,
     read_sink_bytes,
 )
+from engine.constants import SINK_NAME_PATTERN, SINK_NAME_RULE
 from engine.model import Diagnostic, Location, Related, Severity, SinkDefinition
 
 TOP_LEVEL_KEYS = ("name", "description", "enabled", "labels", "settings")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME_PATTERN = re.compile(SINK_NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,7 @@ class _FileLoader:
                     at("name"),
                     f"invalid sink name {name!r}",
                     key="name",
-                    note="1-100 characters: letters, digits, '.', '_', '-', "
-                    "starting with a letter or digit",
+                    note=SINK_NAME_RULE,
                 )
             )
         description = fields.get("description", ("", ""))[1]

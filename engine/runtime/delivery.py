@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.adapters.kafka import Fenced, KafkaProducer, Refused
+from engine.constants import IN_FLIGHT_CAPACITY
 from engine.errors import EngineError, PermanentError, TemporaryError
 from engine.model import Message
 from engine.runtime.tracker import DeliveryTracker, Failure, Position
@@ -55,7 +56,7 @@ class DeliveryPipeline:
         settings: SinkSettings,
         *,
         client_id: str = "kafka-sink",
-        capacity: int = 50_000,
+        capacity: int = IN_FLIGHT_CAPACITY,
         producer_extra: Mapping[str, Any] | None = None,
         poison: PoisonPolicy | None = None,
         transactions: TransactionLog | None = None,

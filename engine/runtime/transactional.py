@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.adapters.kafka import Fenced, Refused, TransactionAborted
+from engine.constants import IN_FLIGHT_CAPACITY
 from engine.errors import EngineError, TemporaryError
 from engine.runtime.checkpoints import StartPoint
 from engine.runtime.delivery import DeliveryPipeline
@@ -64,7 +65,7 @@ class TransactionalPipeline(DeliveryPipeline):
         transactional_id: str,
         *,
         client_id: str = "kafka-sink",
-        capacity: int = 50_000,
+        capacity: int = IN_FLIGHT_CAPACITY,
         producer_extra: Mapping[str, Any] | None = None,
         poison: PoisonPolicy | None = None,
         checkpoint_record: CheckpointRecord | None = None,

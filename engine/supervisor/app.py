@@ -35,6 +35,7 @@ from engine.constants import (
     DEFAULT_STATUS_ADDR,
     RELOAD_LOAD_WORKERS,
     RELOAD_PATIENCE_S,
+    SHUTDOWN_TIMEOUT_S,
 )
 from engine.model import SinkDefinition
 from engine.supervisor.logs import EventLog, IncidentLog
@@ -59,7 +60,7 @@ class EngineOptions:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     kurrentdb_url: str = DEFAULT_KURRENTDB_URL
     status_addr: str | None = DEFAULT_STATUS_ADDR  # None: no HTTP server
-    shutdown_timeout: float = 30.0
+    shutdown_timeout: float = SHUTDOWN_TIMEOUT_S
     start_grace: float = 2.0
     watch: bool = True
     extra_watch_paths: tuple[Path, ...] = ()

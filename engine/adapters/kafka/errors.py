@@ -17,22 +17,10 @@ from __future__ import annotations
 from confluent_kafka import KafkaError, KafkaException
 
 from engine.errors import EngineError, PermanentError, TemporaryError
-from engine.settings import SaslMechanism, SecurityProtocol
 
 CLIENT_LOGGER = "engine.kafka"  # parent of one logger per producer, named by client id
 SINK_CLIENT_PREFIX = "kafka-sink-"  # a sink's producer is client id <prefix><sink name>
 
-_PROTOCOLS = {
-    SecurityProtocol.PLAINTEXT: "plaintext",
-    SecurityProtocol.SSL: "ssl",
-    SecurityProtocol.SASL_PLAINTEXT: "sasl_plaintext",
-    SecurityProtocol.SASL_SSL: "sasl_ssl",
-}
-_MECHANISMS = {
-    SaslMechanism.PLAIN: "PLAIN",
-    SaslMechanism.SCRAM_SHA_256: "SCRAM-SHA-256",
-    SaslMechanism.SCRAM_SHA_512: "SCRAM-SHA-512",
-}
 
 TRANSIENT_CODES: frozenset[int] = frozenset(
     {
