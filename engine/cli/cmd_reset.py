@@ -32,13 +32,17 @@ from engine.constants import (
     KURRENTDB_URL_VARIABLE,
 )
 from engine.exitcodes import ExitCode
+from engine.runtime.worker_api import SinkState
 
 if TYPE_CHECKING:
     from engine.cluster.options import ClusterOptions
     from engine.runtime.checkpoints import Checkpoint
     from engine.settings import SinkSettings
 
-ACTIVE_STATES = frozenset({"ACTIVATING", "RUNNING", "BACKOFF"})
+# A sink in one of these states has a worker that may still write its checkpoint.
+ACTIVE_STATES = frozenset(
+    state.value for state in (SinkState.ACTIVATING, SinkState.RUNNING, SinkState.BACKOFF)
+)
 
 
 def register(subparsers: Any) -> None:
