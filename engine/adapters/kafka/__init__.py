@@ -1,8 +1,9 @@
 """The engine's only door to Apache Kafka (confluent-kafka / librdkafka).
 
 This package is the one place that imports confluent_kafka (import-linter checks it):
-``producer`` (a sink's producer), ``errors`` (client errors into ``engine.errors``),
-``group`` (the consumer group of cluster mode), ``tap`` (``sinks tap``).
+``producer`` (a sink's producer), ``auth`` (authentication settings into librdkafka
+keys, for sinks and group members alike), ``errors`` (client errors into
+``engine.errors``), ``group`` (the consumer group of cluster mode), ``tap`` (``sinks tap``).
 ``checkpoints`` keeps the exactly-once mode's checkpoint topic.
 
 What this module guarantees:
