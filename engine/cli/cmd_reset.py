@@ -21,6 +21,7 @@ import urllib.error
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+from engine.runtime.worker_api import SinkState
 from engine.specification.constants import (
     DEFAULT_ENGINE_ID,
     DEFAULT_KURRENTDB_URL,
@@ -37,7 +38,10 @@ if TYPE_CHECKING:
     from engine.specification.settings import SinkSettings
     from engine.supervisor.group.options import ClusterOptions
 
-ACTIVE_STATES = frozenset({"ACTIVATING", "RUNNING", "BACKOFF"})
+# A sink in one of these states has a worker that may still write its checkpoint.
+ACTIVE_STATES = frozenset(
+    state.value for state in (SinkState.ACTIVATING, SinkState.RUNNING, SinkState.BACKOFF)
+)
 LOCKED = "LOCKED"  # engine_state: an engine answers, but only with its token
 
 

@@ -36,6 +36,7 @@ from engine.specification.constants import (
     KURRENTDB_CLIENT_VARIABLE,
     KURRENTDB_CLIENTS,
     KURRENTDB_URL_VARIABLE,
+    SHUTDOWN_TIMEOUT_S,
     STATUS_TOKEN_VARIABLE,
 )
 from engine.specification.exitcodes import ExitCode
@@ -105,9 +106,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--shutdown-timeout",
         type=float,
-        default=30.0,
+        default=SHUTDOWN_TIMEOUT_S,
         metavar="S",
-        help="seconds every sink gets to flush and checkpoint on stop (default 30)",
+        help="seconds every sink gets to flush and checkpoint on stop (default %(default)g)",
     )
     p.add_argument(
         "--engine-id",
@@ -227,34 +228,45 @@ def status_token(flag: str | None) -> str | None:
     return os.environ.get(STATUS_TOKEN_VARIABLE) or None
 
 
+# What a --processes child gets instead of the parent's value for these options: its
+# own status address, one process, and the password and the status token through its
+# environment (a flag would show in a process listing).
+_CHILD_OWN = ("status_addr", "processes", "group_password", "status_token")
+
+
 def child_command(args: argparse.Namespace, status_addr: str | None) -> list[str]:
     """``sinks run`` for one member of ``--processes``: the same flags, its own address.
 
-    A password given as a flag reaches the children through their environment, so it
-    never shows in a process listing.
+    The flags come from the ``run`` parser itself, so a new flag reaches the children
+    without being listed here. A password or status token given as a flag reaches the
+    children through their environment, so it never shows in a process listing.
     """
-    command = [sys.executable, "-m", "engine.cli.main", "run", "--dir", args.dir]
-    for flag, value in (
-        ("--env", args.env),
-        ("--kurrentdb", args.kurrentdb),
-        ("--kurrentdb-client", args.kurrentdb_client),
-        ("--log-format", args.log_format),
-        ("--shutdown-timeout", str(args.shutdown_timeout)),
-        ("--status-addr", status_addr or "off"),
-        ("--group", args.group),
-        ("--group-bootstrap", args.group_bootstrap),
-        ("--group-security-protocol", args.group_security_protocol),
-        ("--group-sasl-mechanism", args.group_sasl_mechanism),
-        ("--group-username", args.group_username),
-        ("--group-ca-file", args.group_ca_file),
-        ("--group-session-timeout-ms", args.group_session_timeout_ms),
-        ("--processes", "1"),
-    ):
-        if value not in (None, ""):
-            command += [flag, value]
-    for item in args.set or ():
-        command += ["--set", item]
+    own = {
+        "status_addr": status_addr or "off",
+        "processes": "1",
+        "group_password": None,
+        "status_token": None,
+    }
+    command = [sys.executable, "-m", "engine.cli.main", "run"]
+    for action in _run_parser()._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        flag = action.option_strings[-1]
+        value = own[action.dest] if action.dest in _CHILD_OWN else getattr(args, action.dest)
+        if isinstance(action, argparse._AppendAction):
+            for item in value or ():
+                command += [flag, str(item)]
+        elif value not in (None, ""):
+            command += [flag, str(value)]
     return command
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    """A fresh ``sinks run`` parser (its actions list every flag ``run`` takes)."""
+    subparsers = argparse.ArgumentParser().add_subparsers()
+    register(subparsers)
+    parser: argparse.ArgumentParser = subparsers.choices["run"]
+    return parser
 
 
 def _run_processes(args: argparse.Namespace, options: EngineOptions, count: int) -> int:

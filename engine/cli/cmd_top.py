@@ -27,16 +27,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine.runtime.worker_api import SinkState
 from engine.specification.exitcodes import ExitCode
+from engine.supervisor.supervisor import IdleState
 
 MAX_ERROR = 60
 STATE_STYLES = {
-    "RUNNING": "green",
-    "STARTING": "cyan",
-    "STOPPING": "yellow",
-    "STOPPED": "yellow",
-    "DISABLED": "dim",
-    "FAILED": "bold red",
+    SinkState.RUNNING.value: "green",
+    SinkState.ACTIVATING.value: "cyan",
+    SinkState.DEACTIVATING.value: "yellow",
+    SinkState.STOPPED.value: "yellow",
+    IdleState.DISABLED.value: "dim",
+    SinkState.FAILED.value: "bold red",
 }
 
 
@@ -147,7 +149,7 @@ def frame(
     running = 0
     for s in sinks:
         state = _cell(s.get("state"))
-        running += state == "RUNNING"
+        running += state == SinkState.RUNNING.value
         row: list[str | Text] = [
             _cell(s.get("name")),
             Text(state, style=STATE_STYLES.get(state, "")),

@@ -6,10 +6,10 @@ Two schemas come from the same ``Catalogue``:
   validates after normalising: canonical key spellings, canonical enum spellings,
   real integers and booleans, ``additionalProperties: false``.
 * ``sink_document_schema``: what an editor checks a sink file against (via
-  ``# yaml-language-server: $schema=...``): a whole sink document (name,
-  description, enabled, labels, settings) whose settings may be written flat, nested
-  or mixed, with enum values in any letter case and numbers or booleans as strings,
-  as the engine accepts them. Key spellings are the canonical ones here: the engine
+  ``# yaml-language-server: $schema=...``): a whole sink document (its top-level keys
+  as ``engine.config.document`` describes them) whose settings may be written flat,
+  nested or mixed, with enum values in any letter case and numbers or booleans as
+  strings, as the engine accepts them. Key spellings are the canonical ones here: the engine
   also accepts other letter cases, editors are told the canonical one. The strict
   schema is embedded under ``$defs/canonicalSettings``.
 
@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine.config.document import TOP_LEVEL_KEYS
 from engine.specification.tables import (
     INT32_MAX,
     INT32_MIN,
@@ -36,8 +37,6 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_FILE_NAME = "sink.schema.json"
 DEFAULT_SCHEMA_PATH = TABLES_DIR / SCHEMA_FILE_NAME
 
-# Sink names: 1-100 characters, letters, digits, '.', '_', '-', not starting with a symbol.
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 INTEGER_TEXT_PATTERN = r"^\s*[+-]?\d+\s*$"
 _TIMESPAN_TEXT = "a TimeSpan (hh:mm:ss)"
 
@@ -200,26 +199,8 @@ def sink_document_schema(catalogue: Catalogue) -> dict[str, Any]:
         "description": "One sink: a KurrentDB subscription whose records are produced to a "
         "Kafka topic.",
         "type": "object",
-        "properties": {
-            "name": {
-                "type": "string",
-                "pattern": NAME_PATTERN,
-                "description": "Unique name of the sink; also names its checkpoint stream.",
-            },
-            "description": {"type": "string", "description": "Free text for people."},
-            "enabled": {
-                "type": "boolean",
-                "default": True,
-                "description": "A disabled sink is validated but not run.",
-            },
-            "labels": {
-                "type": "object",
-                "additionalProperties": {"type": "string"},
-                "description": "Free-form string labels for selecting and grouping sinks.",
-            },
-            "settings": {"$ref": "#/$defs/settings"},
-        },
-        "required": ["name", "settings"],
+        "properties": {key.name: dict(key.schema) for key in TOP_LEVEL_KEYS},
+        "required": [key.name for key in TOP_LEVEL_KEYS if key.required],
         "additionalProperties": False,
         "$defs": ordered_defs,
     }

@@ -6,8 +6,8 @@ Guarantees:
   errors, documents that are not sink mappings, unknown or repeated top-level keys,
   bad names, labels or settings each become diagnostics; a defect in this code itself
   becomes an "internal error while loading" diagnostic for this file alone.
-* Top-level keys are ``name`` (required), ``description``, ``enabled``, ``labels`` and
-  ``settings``, in any letter case; a misspelt one gets a did-you-mean.
+* Top-level keys are those of ``engine.config.document`` (``name`` required), in any
+  letter case; a misspelt one gets a did-you-mean.
 * For templates, locations of the rendered YAML are mapped back to template lines
   when the line map can tell, else the diagnostic says which rendered line it means.
 * ``FileResult.written`` keeps, per sink, each explicit setting as written (strings in
@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from engine.config.canonical import canonicalise
+from engine.config.document import KEY_NAMES, MISSING, TOP_LEVEL_KEYS
 from engine.config.templating import TemplateContext
 from engine.config.yamlmarks import (
     MarkedDocument,
@@ -35,10 +36,10 @@ from engine.config.yamlmarks import (
     parse_yaml,
     read_sink_bytes,
 )
+from engine.specification.constants import SINK_NAME_PATTERN, SINK_NAME_RULE
 from engine.specification.model import Diagnostic, Location, Related, Severity, SinkDefinition
 
-TOP_LEVEL_KEYS = ("name", "description", "enabled", "labels", "settings")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME_PATTERN = re.compile(SINK_NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -135,63 +136,15 @@ class _FileLoader:
             kind = _kind(doc.value)
             problems.append(Diagnostic(doc.start, f"a sink document must be a mapping, not {kind}"))
             return None, {}, problems
-        fields: dict[str, tuple[str, Any]] = {}
-        for written_key, value in doc.value.items():
-            folded = written_key.lower()
-            where = doc.locate((written_key,), False)
-            if folded not in TOP_LEVEL_KEYS:
-                problems.append(Diagnostic(where, _unknown(written_key, TOP_LEVEL_KEYS)))
-                continue
-            if folded in fields:
-                problems.append(Diagnostic(where, f"'{written_key}' repeats '{fields[folded][0]}'"))
-                continue
-            fields[folded] = (written_key, value)
+        fields = _top_level_fields(doc, problems)
+        values = _with_defaults(fields)
 
         def at(key: str) -> Location | None:
             return doc.locate((fields[key][0],), True) if key in fields else doc.start
 
-        name = fields.get("name", ("name", None))[1]
-        if "name" not in fields:
-            problems.append(Diagnostic(doc.start, "missing required key 'name'"))
-        elif not isinstance(name, str) or not NAME_PATTERN.match(name):
-            problems.append(
-                Diagnostic(
-                    at("name"),
-                    f"invalid sink name {name!r}",
-                    key="name",
-                    note="1-100 characters: letters, digits, '.', '_', '-', "
-                    "starting with a letter or digit",
-                )
-            )
-        description = fields.get("description", ("", ""))[1]
-        if description is None:
-            description = ""
-        if not isinstance(description, str):
-            problems.append(Diagnostic(at("description"), "must be a string", key="description"))
-        enabled = fields.get("enabled", ("", True))[1]
-        if not isinstance(enabled, bool):
-            problems.append(
-                Diagnostic(at("enabled"), f"must be true or false, not {enabled!r}", key="enabled")
-            )
-        labels = fields.get("labels", ("", {}))[1]
-        if labels is None:
-            labels = {}
-        if not isinstance(labels, dict):
-            problems.append(Diagnostic(at("labels"), "must be a mapping of strings", key="labels"))
-        else:
-            label_key = fields.get("labels", ("labels", None))[0]
-            for key, value in labels.items():
-                if not isinstance(value, str):
-                    problems.append(
-                        Diagnostic(
-                            doc.locate((label_key, key), True),
-                            f"label values must be strings, not {_kind(value)} (quote it)",
-                            key=f"labels:{key}",
-                        )
-                    )
-        settings_key, settings = fields.get("settings", ("settings", {}))
-        if settings is None:
-            settings = {}
+        problems.extend(_check_top_level(doc, fields, values, at))
+        settings_key = fields.get("settings", ("settings", None))[0]
+        settings = values["settings"]
         if not isinstance(settings, dict):
             problems.append(
                 Diagnostic(
@@ -216,13 +169,13 @@ class _FileLoader:
             doc, canonical.settings, canonical.explicit, canonical.locations, by_location
         )
         sink = SinkDefinition(
-            name=str(name),
+            name=str(values["name"]),
             settings=canonical.settings,
             explicit=canonical.explicit,
             source_file=self.display,
-            description=str(description),
-            enabled=bool(enabled),
-            labels=dict(labels),
+            description=str(values["description"]),
+            enabled=bool(values["enabled"]),
+            labels=dict(values["labels"]),
             locations={
                 k: self._relocate_location(v) or Location(self.display)
                 for k, v in canonical.locations.items()
@@ -283,6 +236,83 @@ class _FileLoader:
         if mapped is None:
             return replace(related, rendered=True)
         return replace(related, location=Location(self.display, mapped[0], mapped[1]))
+
+
+# -- the top-level keys (engine.config.document describes them) ----------------------------
+
+Fields = dict[str, tuple[str, Any]]  # folded key → (the key as written, its value)
+
+
+def _top_level_fields(doc: MarkedDocument, problems: list[Diagnostic]) -> Fields:
+    """The document's top-level keys by folded name; unknown and repeated ones reported."""
+    fields: Fields = {}
+    for written_key, value in doc.value.items():
+        folded = written_key.lower()
+        where = doc.locate((written_key,), False)
+        if folded not in KEY_NAMES:
+            problems.append(Diagnostic(where, _unknown(written_key, KEY_NAMES)))
+            continue
+        if folded in fields:
+            problems.append(Diagnostic(where, f"'{written_key}' repeats '{fields[folded][0]}'"))
+            continue
+        fields[folded] = (written_key, value)
+    return fields
+
+
+def _with_defaults(fields: Fields) -> dict[str, Any]:
+    """Each top-level value as written, else its default (None for a missing required key)."""
+    values: dict[str, Any] = {}
+    for key in TOP_LEVEL_KEYS:
+        value = fields[key.name][1] if key.name in fields else key.default
+        if value is None and key.empty_is_default:
+            value = key.default
+        if value is MISSING:
+            value = None
+        if value is key.default and isinstance(value, Mapping):
+            value = dict(value)  # a fresh mapping per document, never the shared default
+        values[key.name] = value
+    return values
+
+
+def _check_top_level(
+    doc: MarkedDocument,
+    fields: Fields,
+    values: Mapping[str, Any],
+    at: Callable[[str], Location | None],
+) -> list[Diagnostic]:
+    """What is wrong with the name, description, enabled and labels (not the settings)."""
+    problems = [
+        Diagnostic(doc.start, f"missing required key '{key.name}'")
+        for key in TOP_LEVEL_KEYS
+        if key.default is MISSING and key.name not in fields
+    ]
+    name = values["name"]
+    if "name" in fields and (not isinstance(name, str) or not NAME_PATTERN.match(name)):
+        problems.append(
+            Diagnostic(at("name"), f"invalid sink name {name!r}", key="name", note=SINK_NAME_RULE)
+        )
+    if not isinstance(values["description"], str):
+        problems.append(Diagnostic(at("description"), "must be a string", key="description"))
+    enabled = values["enabled"]
+    if not isinstance(enabled, bool):
+        problems.append(
+            Diagnostic(at("enabled"), f"must be true or false, not {enabled!r}", key="enabled")
+        )
+    labels = values["labels"]
+    if not isinstance(labels, dict):
+        problems.append(Diagnostic(at("labels"), "must be a mapping of strings", key="labels"))
+        return problems
+    label_key = fields.get("labels", ("labels", None))[0]
+    for key, value in labels.items():
+        if not isinstance(value, str):
+            problems.append(
+                Diagnostic(
+                    doc.locate((label_key, key), True),
+                    f"label values must be strings, not {_kind(value)} (quote it)",
+                    key=f"labels:{key}",
+                )
+            )
+    return problems
 
 
 def _get_in(value: Any, path: PathKey) -> Any:

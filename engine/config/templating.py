@@ -52,11 +52,11 @@ from engine.config.linemap import LineMap
 from engine.config.regularfiles import Refused, read_regular
 from engine.config.secretbook import MASK, PLACEHOLDER, SecretBook
 from engine.config.yamlmarks import MAX_FILE_BYTES, parse_yaml, read_sink_text
+from engine.specification.constants import SECRET_DIRS_VARIABLE
 from engine.specification.model import Diagnostic, Location, Severity
 
 TEMPLATES_DIR = "_templates"
 VALUES_DIR = "_values"
-SECRET_DIRS_ENV = "SINKS_SECRET_DIRS"
 SECRET_FILE_MAX_BYTES = 65536  # a secret is a password or a key, never a file's worth
 # Loops are the only way a small template can run for long: bound their total work.
 MAX_RANGE_TOTAL = 200_000
@@ -244,11 +244,13 @@ class TemplateContext:
             candidate = self.root / candidate
         real = candidate.resolve()
         allowed = [self.real_root] + [
-            Path(d).resolve() for d in self.environ.get(SECRET_DIRS_ENV, "").split(os.pathsep) if d
+            Path(d).resolve()
+            for d in self.environ.get(SECRET_DIRS_VARIABLE, "").split(os.pathsep)
+            if d
         ]
         if not any(real.is_relative_to(a) for a in allowed):
             raise TemplateProblem(
-                f"secret_file '{path}' is outside the config root and {SECRET_DIRS_ENV}"
+                f"secret_file '{path}' is outside the config root and {SECRET_DIRS_VARIABLE}"
             )
         if not os.path.lexists(real):
             return self._missing(f"secret file '{path}' does not exist")

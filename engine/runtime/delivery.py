@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from engine.adapters.kafka import Fenced, KafkaProducer, Refused
 from engine.runtime.tracker import DeliveryTracker, Failure, Position
 from engine.runtime.transactions import Entry, TransactionLog
+from engine.specification.constants import IN_FLIGHT_CAPACITY
 from engine.specification.errors import EngineError, PermanentError, TemporaryError
 from engine.specification.model import Message
 from engine.specification.settings import SinkSettings
@@ -55,7 +56,7 @@ class DeliveryPipeline:
         settings: SinkSettings,
         *,
         client_id: str = "kafka-sink",
-        capacity: int = 50_000,
+        capacity: int = IN_FLIGHT_CAPACITY,
         producer_extra: Mapping[str, Any] | None = None,
         poison: PoisonPolicy | None = None,
         transactions: TransactionLog | None = None,

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from engine.specification.constants import IN_FLIGHT_CAPACITY
 from engine.specification.errors import EngineError
 from engine.specification.model import Message
 
@@ -49,7 +50,7 @@ class Failure:
 
 
 class DeliveryTracker:
-    def __init__(self, capacity: int = 50_000) -> None:
+    def __init__(self, capacity: int = IN_FLIGHT_CAPACITY) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity

@@ -39,6 +39,7 @@ from engine.runtime.transactions import (
     TransactionLog,
     transactional_config,
 )
+from engine.specification.constants import IN_FLIGHT_CAPACITY
 from engine.specification.errors import EngineError, TemporaryError
 from engine.specification.settings import SinkSettings
 
@@ -64,7 +65,7 @@ class TransactionalPipeline(DeliveryPipeline):
         transactional_id: str,
         *,
         client_id: str = "kafka-sink",
-        capacity: int = 50_000,
+        capacity: int = IN_FLIGHT_CAPACITY,
         producer_extra: Mapping[str, Any] | None = None,
         poison: PoisonPolicy | None = None,
         checkpoint_record: CheckpointRecord | None = None,

@@ -49,6 +49,7 @@ from engine.runtime.worker_api import (
     WorkerStatus,
     silent_listener,
 )
+from engine.specification.constants import IN_FLIGHT_CAPACITY, SHUTDOWN_TIMEOUT_S
 from engine.specification.errors import EngineError, PermanentError, TemporaryError
 from engine.specification.model import Record, SinkDefinition
 from engine.specification.settings import SinkSettings
@@ -73,7 +74,7 @@ class SinkWorker:
         connections: Connections,
         listener: WorkerListener | None = None,
         *,
-        capacity: int = 50_000,
+        capacity: int = IN_FLIGHT_CAPACITY,
         producer_overrides: Mapping[str, Any] | None = None,
     ) -> None:
         """``capacity`` bounds records in flight; ``producer_overrides``: librdkafka keys
@@ -128,7 +129,7 @@ class SinkWorker:
         self._thread = threading.Thread(target=self._run, name=f"sink-{self.name}", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> bool:
+    def stop(self, timeout: float = SHUTDOWN_TIMEOUT_S) -> bool:
         """Stop gracefully (flush, final checkpoint); False if the thread did not end in time."""
         self._stop.set()
         reader = self._reader

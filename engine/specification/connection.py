@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.specification.settings import SaslMechanism, SecurityProtocol
+from engine.specification.settings import Authentication
 
 
-@dataclass(frozen=True)
-class ClusterConnection:
+# The authentication fields, and their defaults, are a sink's own (``Authentication``);
+# keyword-only because they come first and have defaults, ``bootstrap`` has none.
+@dataclass(frozen=True, kw_only=True)
+class ClusterConnection(Authentication):
     bootstrap: str
-    security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
-    sasl_mechanism: SaslMechanism = SaslMechanism.PLAIN
-    username: str | None = None
-    password: str | None = None
-    ca_file: str | None = None
     # A member that stops heartbeating is replaced after this long (Kafka's
     # session.timeout.ms). The broker's own default is 45 s; failover within 15 s
     # needs less. The broker bounds it (group.min/max.session.timeout.ms).

@@ -1,4 +1,6 @@
-"""Defaults and file-name rules shared by several modules, each written once.
+"""Defaults, names and rules shared by several modules, each written once.
+
+Every environment variable the engine reads is named here.
 
 Keys, defaults and accepted values of sink settings are not here: they come from
 the settings tables (``schema/*.md``). Exit codes live in ``engine.specification.exitcodes``.
@@ -55,3 +57,32 @@ EXACTLY_ONCE_MAX_WAIT_MS = TRANSACTION_TIMEOUT_MS // 2
 # The engine id a standalone engine (no --group) puts in its sinks' transactional ids.
 DEFAULT_ENGINE_ID = "standalone"
 ENGINE_ID_VARIABLE = "SINKS_ENGINE_ID"
+
+# Seconds each sink gets to flush and write its last checkpoint when it stops (`sinks run
+# --shutdown-timeout`, the supervisor's stop and shutdown, and a worker's stop).
+SHUTDOWN_TIMEOUT_S = 30.0
+# Messages one sink may have sent and not yet seen confirmed; a sink at this bound waits
+# for confirmations before it sends more.
+IN_FLIGHT_CAPACITY = 50_000
+
+# Sink names: 1-100 characters, letters, digits, '.', '_', '-', starting with a letter or
+# digit. The config loader, the generated schema and the cluster mode's topic names all
+# use this pattern (no other character is legal in a Kafka topic name).
+SINK_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+SINK_NAME_RULE = "1-100 characters: letters, digits, '.', '_', '-', starting with a letter or digit"
+
+# `sinks run`'s cluster-mode options (engine.supervisor.group.options), each with the variable
+# that gives it when the flag does not.
+CLUSTER_OPTION_VARIABLES = {
+    "group": "SINKS_GROUP",
+    "group_bootstrap": "SINKS_GROUP_BOOTSTRAP",
+    "group_security_protocol": "SINKS_GROUP_SECURITY_PROTOCOL",
+    "group_sasl_mechanism": "SINKS_GROUP_SASL_MECHANISM",
+    "group_username": "SINKS_GROUP_USERNAME",
+    "group_password": "SINKS_GROUP_PASSWORD",
+    "group_ca_file": "SINKS_GROUP_CA_FILE",
+    "group_session_timeout_ms": "SINKS_GROUP_SESSION_TIMEOUT_MS",
+    "processes": "SINKS_PROCESSES",
+}
+# Folders outside the config root that a template's secret_file() may read.
+SECRET_DIRS_VARIABLE = "SINKS_SECRET_DIRS"

@@ -124,12 +124,10 @@ def _seconds(text: str) -> float:
 
 
 @dataclass(frozen=True)
-class SinkSettings:
-    """One attribute per setting the runtime reads; keys and defaults from the tables."""
+class Authentication:
+    """How a Kafka client authenticates: a sink's ``authentication`` settings, which the
+    coordination cluster of a group (``engine.specification.connection``) takes too."""
 
-    topic: str = _setting("topic")
-    bootstrap_servers: str = _setting("bootstrapServers")
-    default_headers: Mapping[str, str] = _setting("defaultHeaders")
     security_protocol: SecurityProtocol = _setting(
         "authentication:securityProtocol", SecurityProtocol
     )
@@ -137,6 +135,16 @@ class SinkSettings:
     username: str | None = _setting("authentication:username")
     password: str | None = _setting("authentication:password")
     ca_file: str | None = _setting("authentication:caFile")
+
+
+# Keyword-only: the inherited authentication fields have defaults, ``topic`` has none.
+@dataclass(frozen=True, kw_only=True)
+class SinkSettings(Authentication):
+    """One attribute per setting the runtime reads; keys and defaults from the tables."""
+
+    topic: str = _setting("topic")
+    bootstrap_servers: str = _setting("bootstrapServers")
+    default_headers: Mapping[str, str] = _setting("defaultHeaders")
     partition_key_enabled: bool = _setting("partitionKeyExtraction:enabled")
     partition_key_source: PartitionKeySource = _setting(
         "partitionKeyExtraction:source", PartitionKeySource

@@ -36,6 +36,7 @@ from engine.specification.constants import (
     DEFAULT_STATUS_ADDR,
     RELOAD_LOAD_WORKERS,
     RELOAD_PATIENCE_S,
+    SHUTDOWN_TIMEOUT_S,
 )
 from engine.specification.model import SinkDefinition
 from engine.specification.naming import transactional_prefix
@@ -64,7 +65,7 @@ class EngineOptions:
     kurrentdb_url: str = DEFAULT_KURRENTDB_URL
     status_addr: str | None = DEFAULT_STATUS_ADDR  # None: no HTTP server
     status_token: str | None = field(default=None, repr=False)  # None: no credentials asked
-    shutdown_timeout: float = 30.0
+    shutdown_timeout: float = SHUTDOWN_TIMEOUT_S
     start_grace: float = 2.0
     watch: bool = True
     extra_watch_paths: tuple[Path, ...] = ()

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from engine.runtime.worker_api import SinkState
 from engine.specification.constants import DEFAULT_STATUS_ADDR
 from engine.supervisor.httpserver import BoundedHTTPServer, is_loopback
 from engine.supervisor.metrics import CONTENT_TYPE, EngineMetrics
@@ -172,7 +173,7 @@ class StatusServer:
             # Only what this process runs decides its readiness (in cluster mode the
             # other members' sinks are listed too).
             views = [v for v in self.source.views() if v.enabled and v.local]
-            waiting = {v.name: v.state for v in views if v.state != "RUNNING"}
+            waiting = {v.name: v.state for v in views if v.state != SinkState.RUNNING.value}
             code = 503 if waiting else 200
             return _json(code, {"ready": not waiting, "sinks": len(views), "not_running": waiting})
         if path == "/metrics":

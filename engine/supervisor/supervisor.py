@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from engine.runtime.worker_api import Connections, SinkState, WorkerListener, WorkerStatus
+from engine.specification.constants import SHUTDOWN_TIMEOUT_S
 from engine.specification.errors import PermanentError
 from engine.specification.model import SinkDefinition
 from engine.supervisor.logs import EventLog
@@ -53,7 +54,7 @@ class Worker(Protocol):
     """The part of ``engine.runtime.worker.SinkWorker`` the supervisor uses."""
 
     def start(self) -> None: ...
-    def stop(self, timeout: float = 30.0) -> bool: ...
+    def stop(self, timeout: float = SHUTDOWN_TIMEOUT_S) -> bool: ...
     def status(self) -> WorkerStatus: ...
     def wait_for(self, *states: SinkState, timeout: float) -> bool: ...
 
@@ -103,7 +104,7 @@ class Supervisor:
         worker_factory: WorkerFactory | None = None,
         log: EventLog | None = None,
         start_grace: float = 2.0,
-        stop_timeout: float = 30.0,
+        stop_timeout: float = SHUTDOWN_TIMEOUT_S,
         on_start_failure: Callable[[StartFailure], None] | None = None,
         issues_of: Callable[[str], tuple[str, ...]] | None = None,
     ) -> None:
@@ -296,7 +297,7 @@ class Supervisor:
         return sorted(n for n in workers if not results.get(n, False))
 
     # ---------------------------------------------------------------- shutdown
-    def shutdown(self, deadline: float = 30.0) -> ShutdownResult:
+    def shutdown(self, deadline: float = SHUTDOWN_TIMEOUT_S) -> ShutdownResult:
         """Stop every sink (flush, final checkpoint) within ``deadline`` seconds."""
         with self._apply_lock:
             started = time.monotonic()

@@ -73,6 +73,44 @@ def test_ssl_uses_the_ca_file_when_given_and_the_system_store_otherwise() -> Non
     assert "sasl.username" not in config(**{"authentication:username": "ignored-plaintext"})
 
 
+@pytest.mark.parametrize("protocol", ["Plaintext", "Ssl", "SaslPlaintext", "SaslSsl"])
+def test_a_group_member_authenticates_exactly_as_a_sink_does(protocol: str) -> None:
+    from engine.adapters.kafka.group import client_config
+    from engine.specification.connection import ClusterConnection
+
+    written = {
+        "authentication:securityProtocol": protocol,
+        "authentication:saslMechanism": "ScramSha512",
+        "authentication:username": "u",
+        "authentication:password": "p",
+        "authentication:caFile": "/ca.pem",
+    }
+    sink = SinkSettings.from_canonical({"topic": "t", **written})
+    member = ClusterConnection(
+        bootstrap="localhost:9092",
+        security_protocol=sink.security_protocol,
+        sasl_mechanism=sink.sasl_mechanism,
+        username="u",
+        password="p",
+        ca_file="/ca.pem",
+    )
+    produced = producer_config(sink)
+    assert client_config(member) == {
+        key: produced[key] for key in client_config(member) if key in produced
+    }
+    assert set(client_config(member)) - {"bootstrap.servers"} == {
+        key for key in produced if key.startswith(("security.", "sasl.", "ssl."))
+    }
+
+
+def test_a_group_member_s_defaults_are_a_sink_s() -> None:
+    from engine.specification.connection import ClusterConnection
+
+    member, sink = ClusterConnection(bootstrap="b:1"), SinkSettings(topic="t")
+    for name in ("security_protocol", "sasl_mechanism", "username", "password", "ca_file"):
+        assert getattr(member, name) == getattr(sink, name), name
+
+
 @pytest.mark.parametrize(
     ("kind", "codec"),
     [("None", "none"), ("Gzip", "gzip"), ("Snappy", "snappy"), ("Lz4", "lz4"), ("Zstd", "zstd")],

@@ -246,3 +246,12 @@ def test_live_view_refreshes_in_a_terminal_and_quits_on_q(
         time.sleep(0.1)
     time.sleep(0.1)
     assert done.read_text().strip() == str(int(ExitCode.OK))
+
+
+def test_every_styled_state_is_one_the_engine_shows() -> None:
+    from engine.cli.cmd_top import STATE_STYLES
+    from engine.runtime.worker_api import SinkState
+    from engine.supervisor.supervisor import IdleState
+
+    shown = {s.value for s in SinkState} | {s.value for s in IdleState}
+    assert set(STATE_STYLES) <= shown

@@ -319,3 +319,18 @@ def test_duplicate_key_in_a_template_names_template_lines(in_tmp: Path) -> None:
         "sinks.d/x.yaml.j2:7:3: error: settings: duplicate key 'topic' (first written at line 6)",
         "sinks.d/x.yaml.j2:7:3: error: settings: duplicate key 'topic' (first written at line 6)",
     ]
+
+
+def test_the_loader_and_the_schema_know_the_same_top_level_keys(in_tmp: Path) -> None:
+    from engine.config.schemagen import sink_document_schema
+    from engine.specification.tables import load_catalogue
+
+    schema = sink_document_schema(load_catalogue())
+    write(in_tmp / "sinks.d", {"a.yaml": ORDERS.replace("name: orders", "name: a\nzzz: 1")})
+    assert formatted(load_directory("sinks.d")) == [
+        "sinks.d/a.yaml:2:1: error: unknown key 'zzz' (expected one of "
+        + ", ".join(schema["properties"])
+        + ")"
+    ]
+    assert list(schema["properties"]) == ["name", "description", "enabled", "labels", "settings"]
+    assert schema["required"] == ["name", "settings"]

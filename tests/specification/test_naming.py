@@ -33,3 +33,21 @@ def test_group_names_kafka_could_not_use_are_refused_with_the_rule(bad: str) -> 
         f"invalid group name {bad!r}: use 1-100 letters, digits, '_' or '-', "
         "starting with a letter or digit"
     )
+
+
+def test_a_member_s_client_id_gives_back_its_host_and_pid() -> None:
+    client_id = naming.member_client_id("orders", "web-1.example.com", 4242)
+    assert client_id == "sinks-engine.orders.web-1.example.com.4242"
+    assert naming.member_of_client_id("orders", client_id) == ("web-1.example.com", 4242)
+    assert naming.member_of_client_id("other", client_id) == ("", None)
+    assert naming.member_of_client_id("orders", "sinks-engine.orders.host.x") == ("host", None)
+
+
+def test_sink_names_follow_the_one_rule_the_loader_and_the_schema_use() -> None:
+    from engine.config.schemagen import sink_document_schema
+    from engine.specification.constants import SINK_NAME_PATTERN
+    from engine.specification.tables import load_catalogue
+
+    assert naming.SINK_NAME.pattern == SINK_NAME_PATTERN
+    schema = sink_document_schema(load_catalogue())
+    assert schema["properties"]["name"]["pattern"] == SINK_NAME_PATTERN

@@ -78,7 +78,7 @@ def test_defaults_agree_with_the_typed_settings_view() -> None:
         assert getattr(view, name) == expected, name
 
 
-def test_facts_from_the_seed_and_newer_versions() -> None:
+def test_facts_from_kurrentdb_documentation_and_newer_versions() -> None:
     c = load_catalogue()
     assert c["bootstrapServers"].default == "localhost:9092"
     assert c["compression:type"].default == "Zstd"
@@ -88,11 +88,20 @@ def test_facts_from_the_seed_and_newer_versions() -> None:
     assert c["resilience:transientErrorDelay"].type is SettingType.TIMESPAN
     assert c["defaultHeaders"].type is SettingType.DICT
     assert c["partitionKeyExtraction:source"].default == "PartitionKey"
-    assert c["authentication:saslMechanism"].origin == "newer"
-    assert c["authentication:caFile"].origin == "project"
+    assert c["authentication:saslMechanism"].origin == "KurrentDB (newer)"
+    assert c["authentication:caFile"].origin == "engine"
     assert c["instanceTypeName"].accepted == ("kafka-sink",)
     assert c.find("COMPRESSION:TYPE") is c["compression:type"]
     assert "subscription:filter" in c.groups
+
+
+def test_every_origin_is_one_a_reader_can_place() -> None:
+    # The Origin column says where a setting comes from in words a user knows: the
+    # legend in schema/kafka-sink.md explains exactly these values.
+    origins = {spec.origin for spec in load_catalogue().specs}
+    assert origins == {"KurrentDB", "KurrentDB (newer)", "KurrentDB (all sinks)", "engine"}
+    legend = (TABLES_DIR / "kafka-sink.md").read_text() + (TABLES_DIR / "common.md").read_text()
+    assert all(f"`{origin}`" in legend for origin in origins)
 
 
 def test_rows_point_back_to_their_table_line() -> None:
@@ -106,7 +115,7 @@ def test_prose_and_other_tables_are_ignored() -> None:
     text = (
         "# Title\n\n| Name | Value |\n|---|---|\n| a | b |\n\n"
         + HEADER
-        + ("| `x:y` | int | `3` | no | no | `0..9` | project | An x. |\n")
+        + ("| `x:y` | int | `3` | no | no | `0..9` | engine | An x. |\n")
     )
     specs, problems = parse_tables(text, "t.md")
     assert problems == []

@@ -1,8 +1,10 @@
 """The engine's only door to Apache Kafka (confluent-kafka / librdkafka).
 
 This package is the one place that imports confluent_kafka (import-linter checks it):
-``producer`` (a sink's producer), ``errors`` (client errors into ``engine.specification.errors``),
-``group`` (the consumer group of cluster mode), ``tap`` (``sinks tap``).
+``producer`` (a sink's producer), ``auth`` (authentication settings into librdkafka
+keys, for sinks and group members alike), ``errors`` (client errors into
+``engine.specification.errors``), ``group`` (the consumer group of cluster mode),
+``tap`` (``sinks tap``).
 ``checkpoints`` keeps the exactly-once mode's checkpoint topic.
 
 What this module guarantees:
@@ -43,7 +45,7 @@ waitForBrokerAck true                   acks=all, enable.idempotence=true
 waitForBrokerAck false                  acks=1, enable.idempotence=false
 ======================================  =============================================
 
-Error classification (``classify``): the seed's transient codes
+Error classification (``classify``): the transient codes of KurrentDB's connector
 (``_ALL_BROKERS_DOWN``, ``OUT_OF_ORDER_SEQUENCE_NUMBER``,
 ``TRANSACTION_COORDINATOR_FENCED``, ``UNKNOWN_PRODUCER_ID``) plus two that only
 mean "the broker could not be reached in time" (``_MSG_TIMED_OUT``,

@@ -1,7 +1,8 @@
 """librdkafka's errors translated into the engine's own (``engine.specification.errors``).
 
-The seed's transient codes (``_ALL_BROKERS_DOWN``, ``OUT_OF_ORDER_SEQUENCE_NUMBER``,
-``TRANSACTION_COORDINATOR_FENCED``, ``UNKNOWN_PRODUCER_ID``) plus two that only mean
+The transient codes of KurrentDB's connector (``_ALL_BROKERS_DOWN``,
+``OUT_OF_ORDER_SEQUENCE_NUMBER``, ``TRANSACTION_COORDINATOR_FENCED``,
+``UNKNOWN_PRODUCER_ID``) plus two that only mean
 "the broker could not be reached in time" (``_MSG_TIMED_OUT``, ``_TRANSPORT``), the
 engine's own purge of messages queued behind a failed one (``_PURGE_QUEUE``,
 ``_PURGE_INFLIGHT``) and any error librdkafka flags retriable become
@@ -16,22 +17,10 @@ from __future__ import annotations
 from confluent_kafka import KafkaError, KafkaException
 
 from engine.specification.errors import EngineError, PermanentError, TemporaryError
-from engine.specification.settings import SaslMechanism, SecurityProtocol
 
 CLIENT_LOGGER = "engine.kafka"  # parent of one logger per producer, named by client id
 SINK_CLIENT_PREFIX = "kafka-sink-"  # a sink's producer is client id <prefix><sink name>
 
-_PROTOCOLS = {
-    SecurityProtocol.PLAINTEXT: "plaintext",
-    SecurityProtocol.SSL: "ssl",
-    SecurityProtocol.SASL_PLAINTEXT: "sasl_plaintext",
-    SecurityProtocol.SASL_SSL: "sasl_ssl",
-}
-_MECHANISMS = {
-    SaslMechanism.PLAIN: "PLAIN",
-    SaslMechanism.SCRAM_SHA_256: "SCRAM-SHA-256",
-    SaslMechanism.SCRAM_SHA_512: "SCRAM-SHA-512",
-}
 
 TRANSIENT_CODES: frozenset[int] = frozenset(
     {

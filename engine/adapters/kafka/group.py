@@ -28,10 +28,10 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from engine.adapters.kafka.errors import _MECHANISMS, _PROTOCOLS, BROKEN_CODES
+from engine.adapters.kafka.auth import authentication_config
+from engine.adapters.kafka.errors import BROKEN_CODES
 from engine.specification.connection import ClusterConnection
 from engine.specification.errors import EngineError, PermanentError, TemporaryError
-from engine.specification.settings import SecurityProtocol
 
 TopicsCallback = Callable[[list[str]], None]
 GROUP_LOGGER = "engine.kafka.group"
@@ -67,19 +67,7 @@ class Rebalancing(TemporaryError):
 
 def client_config(connection: ClusterConnection) -> dict[str, Any]:
     """librdkafka keys for reaching the coordination cluster."""
-    config: dict[str, Any] = {
-        "bootstrap.servers": connection.bootstrap,
-        "security.protocol": _PROTOCOLS[connection.security_protocol],
-    }
-    if connection.security_protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL):
-        config["sasl.mechanism"] = _MECHANISMS[connection.sasl_mechanism]
-        if connection.username is not None:
-            config["sasl.username"] = connection.username
-        if connection.password is not None:
-            config["sasl.password"] = connection.password
-    if connection.security_protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
-        config["ssl.ca.location"] = connection.ca_file or "probe"
-    return config
+    return {"bootstrap.servers": connection.bootstrap, **authentication_config(connection)}
 
 
 def _error(exc: KafkaException | KafkaError, what: str) -> EngineError:

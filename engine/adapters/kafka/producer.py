@@ -22,9 +22,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from engine.adapters.kafka.auth import authentication_config
 from engine.adapters.kafka.errors import (
-    _MECHANISMS,
-    _PROTOCOLS,
     BROKEN_CODES,
     CLIENT_LOGGER,
     FENCED_CODES,
@@ -36,16 +35,15 @@ from engine.adapters.kafka.errors import (
 )
 from engine.specification.errors import EngineError, PermanentError, TemporaryError
 from engine.specification.model import Message
-from engine.specification.settings import SecurityProtocol, SinkSettings
+from engine.specification.settings import SinkSettings
 
 
 def producer_config(settings: SinkSettings, *, client_id: str = "kafka-sink") -> dict[str, Any]:
     """librdkafka configuration for one sink (see the module table)."""
-    protocol = settings.security_protocol
     config: dict[str, Any] = {
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": client_id,
-        "security.protocol": _PROTOCOLS[protocol],
+        **authentication_config(settings),
         "compression.type": settings.compression_type.value.lower(),
         "broker.address.family": settings.broker_address_family.value.lower(),
         "reconnect.backoff.max.ms": settings.reconnect_backoff_max_ms,
@@ -55,14 +53,6 @@ def producer_config(settings: SinkSettings, *, client_id: str = "kafka-sink") ->
     # librdkafka rejects a level for the "none" codec only at first use; leave it out.
     if config["compression.type"] != "none":
         config["compression.level"] = settings.compression_level
-    if protocol in (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL):
-        config["sasl.mechanism"] = _MECHANISMS[settings.sasl_mechanism]
-        if settings.username is not None:
-            config["sasl.username"] = settings.username
-        if settings.password is not None:
-            config["sasl.password"] = settings.password
-    if protocol in (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL):
-        config["ssl.ca.location"] = settings.ca_file or "probe"
     if settings.wait_for_broker_ack:
         config["acks"] = "all"
         config["enable.idempotence"] = True

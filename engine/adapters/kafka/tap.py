@@ -10,6 +10,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
+from engine.adapters.kafka.auth import AUTHENTICATION_KEYS
 from engine.adapters.kafka.errors import CLIENT_LOGGER, classify, translate
 from engine.adapters.kafka.producer import producer_config
 from engine.specification.errors import EngineError, PermanentError, TemporaryError
@@ -42,11 +43,7 @@ class ReadBack:
 # of the same cluster takes them unchanged.
 _CONNECTION_KEYS = (
     "bootstrap.servers",
-    "security.protocol",
-    "sasl.mechanism",
-    "sasl.username",
-    "sasl.password",
-    "ssl.ca.location",
+    *AUTHENTICATION_KEYS,
     "broker.address.family",
     "reconnect.backoff.max.ms",
 )

@@ -73,8 +73,7 @@ class MembershipStats:
 
 
 def client_id(group: str) -> str:
-    # Shown by the coordinator for every member: enough to find the process.
-    return f"sinks-engine.{group}.{kafka_group.host_name()}.{os.getpid()}"
+    return naming.member_client_id(group, kafka_group.host_name(), os.getpid())
 
 
 class Membership:

@@ -11,25 +11,17 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from engine.specification import naming
 from engine.specification.connection import ClusterConnection
+from engine.specification.constants import CLUSTER_OPTION_VARIABLES
 from engine.specification.settings import SaslMechanism, SecurityProtocol
 
 _E = TypeVar("_E", SecurityProtocol, SaslMechanism)
 
-ENV = {
-    "group": "SINKS_GROUP",
-    "group_bootstrap": "SINKS_GROUP_BOOTSTRAP",
-    "group_security_protocol": "SINKS_GROUP_SECURITY_PROTOCOL",
-    "group_sasl_mechanism": "SINKS_GROUP_SASL_MECHANISM",
-    "group_username": "SINKS_GROUP_USERNAME",
-    "group_password": "SINKS_GROUP_PASSWORD",
-    "group_ca_file": "SINKS_GROUP_CA_FILE",
-    "group_session_timeout_ms": "SINKS_GROUP_SESSION_TIMEOUT_MS",
-    "processes": "SINKS_PROCESSES",
-}
+# option (the argparse dest) → its environment variable
+ENV = CLUSTER_OPTION_VARIABLES
 
 
 class OptionError(ValueError):
@@ -125,24 +117,20 @@ def from_args(args: argparse.Namespace) -> ClusterOptions | None:
     protocol = _value(args, "group_security_protocol")
     mechanism = _value(args, "group_sasl_mechanism")
     session = _value(args, "group_session_timeout_ms")
+    # Options not given keep ClusterConnection's defaults (a sink's, for authentication).
+    given: dict[str, Any] = {}
+    if protocol:
+        given["security_protocol"] = _enum(SecurityProtocol, protocol, "--group-security-protocol")
+    if mechanism:
+        given["sasl_mechanism"] = _enum(SaslMechanism, mechanism, "--group-sasl-mechanism")
+    if session:
+        given["session_timeout_ms"] = _int(session, "--group-session-timeout-ms", 1000)
     connection = ClusterConnection(
         bootstrap=bootstrap,
-        security_protocol=(
-            _enum(SecurityProtocol, protocol, "--group-security-protocol")
-            if protocol
-            else SecurityProtocol.PLAINTEXT
-        ),
-        sasl_mechanism=(
-            _enum(SaslMechanism, mechanism, "--group-sasl-mechanism")
-            if mechanism
-            else SaslMechanism.PLAIN
-        ),
         username=_value(args, "group_username"),
         password=_value(args, "group_password"),
         ca_file=_value(args, "group_ca_file"),
-        session_timeout_ms=_int(session, "--group-session-timeout-ms", 1000)
-        if session
-        else ClusterConnection.session_timeout_ms,
+        **given,
     )
     processes = _int(processes_text, "--processes", 1) if processes_text else 1
     return ClusterOptions(group=group, connection=connection, processes=processes)

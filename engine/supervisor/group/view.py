@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from engine.adapters.kafka.group import GroupMemberInfo, host_name
+from engine.specification.naming import member_of_client_id
 from engine.supervisor.group.membership import Membership
 from engine.supervisor.group.scope import OwnedScope
 from engine.supervisor.reload import Reloader
@@ -31,14 +32,12 @@ class ElsewhereState(enum.Enum):
 
 def owner_of(member: GroupMemberInfo, group: str) -> dict[str, Any]:
     """Member id, host and pid of a member, the last two read from its client id."""
-    prefix = f"sinks-engine.{group}."
-    rest = member.client_id[len(prefix) :] if member.client_id.startswith(prefix) else ""
-    host, _, pid = rest.rpartition(".")
+    host, pid = member_of_client_id(group, member.client_id)
     return {
         "member_id": member.member_id,
         "host": host or member.host,
         "address": member.host.lstrip("/"),
-        "pid": int(pid) if pid.isdigit() else None,
+        "pid": pid,
     }
 
 

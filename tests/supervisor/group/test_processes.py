@@ -54,3 +54,39 @@ def test_a_child_gets_the_same_flags_its_own_address_and_no_password_in_argv() -
     assert command[command.index("--env") + 1] == "prod"
     assert command[command.index("--set") + 1] == "a=1"
     assert "s3cret" not in command
+
+
+def test_every_run_flag_but_the_child_s_own_reaches_the_child() -> None:
+    given = {
+        "--env": "prod",
+        "--dir": "d",
+        "--set": "a=1",
+        "--status-addr": "127.0.0.1:7781",
+        "--kurrentdb": "esdb://k:2113?Tls=false",
+        "--kurrentdb-client": "kurrentdbclient",
+        "--log-format": "json",
+        "--shutdown-timeout": "7.5",
+        "--engine-id": "e1",
+        "--group": "g",
+        "--group-bootstrap": "k:9092",
+        "--group-security-protocol": "SaslSsl",
+        "--group-sasl-mechanism": "ScramSha256",
+        "--group-username": "u",
+        "--group-password": "s3cret",
+        "--group-ca-file": "/ca.pem",
+        "--group-session-timeout-ms": "5000",
+        "--processes": "3",
+        "--status-token": "t0ken",
+    }
+    parser = build_parser()
+    run = parser._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
+    flags = {a.option_strings[-1] for a in run._actions if a.dest != "help"}
+    assert flags == set(given), "a new `sinks run` flag: give it a value here"
+    args = parser.parse_args(["run", *(word for pair in given.items() for word in pair)])
+    command = child_command(args, "127.0.0.1:7782")
+    own = {"--status-addr": "127.0.0.1:7782", "--processes": "1"}
+    for flag, value in given.items():
+        if flag in ("--group-password", "--status-token"):
+            assert flag not in command and value not in command
+        else:
+            assert command[command.index(flag) + 1] == own.get(flag, value)
