@@ -28,7 +28,6 @@ from engine.mapping.configtest_cases import Case, TestFile, read_test_document
 from engine.mapping.pipeline import Mapper, TransformError
 from engine.mapping.regexes import RegexTimeout
 from engine.model import Diagnostic, Location, Message, SinkDefinition
-from engine.settings import SinkSettings
 
 _MISSING = object()
 
@@ -193,8 +192,7 @@ def _stem(path: str, suffixes: tuple[str, ...]) -> str:
 
 def _mapper(definition: SinkDefinition, case: Case) -> Mapper | Diagnostic:
     try:
-        settings = SinkSettings.from_canonical(definition.settings)
-        return Mapper(definition.name, settings)
+        return Mapper(definition.name, definition.settings)
     except (PermanentError, ValueError, KeyError) as exc:
         where = Location(definition.source_file) if definition.source_file else case.locate()
         return Diagnostic(where, f"sink '{definition.name}' cannot start: {exc}")

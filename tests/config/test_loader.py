@@ -63,8 +63,8 @@ def test_a_valid_sink(in_tmp: Path) -> None:
     assert sink.description == "Orders to Kafka"
     assert dict(sink.labels) == {"team": "checkout"}
     assert sink.enabled is True
-    assert sink.settings["compression:type"] == "Zstd"
-    assert sink.settings["subscription:filter:scope"] == "Stream"
+    assert sink.canonical["compression:type"] == "Zstd"
+    assert sink.canonical["subscription:filter:scope"] == "Stream"
     assert "topic" in sink.explicit and "autocommit:interval" not in sink.explicit
     assert sink.locations["compression:type"] == Location("sinks.d/orders.yaml", 14, 11)
     written = result.files[0].written["orders"]
