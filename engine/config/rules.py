@@ -37,7 +37,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from engine.constants import EXACTLY_ONCE_MAX_WAIT_MS, TRANSACTION_TIMEOUT_MS
 from engine.model import Diagnostic, Location, Severity
@@ -77,7 +77,6 @@ COMPRESSION_LEVELS: dict[CompressionType, tuple[int, int]] = {
     CompressionType.SNAPPY: (0, 0),
 }
 INSTANCE_TYPE = "kafka-sink"
-_FIELDS = frozenset(f.name for f in fields(SinkSettings))
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ RULES: list[Rule] = []
 
 
 def _rule(*reads: str) -> Callable[[RuleBody], RuleBody]:
-    unknown = set(reads) - _FIELDS
+    unknown = set(reads) - SETTING_KEYS.keys()
     if unknown:  # a misspelt attribute would silently never skip the rule
         raise ValueError(f"rules read attributes SinkSettings lacks: {sorted(unknown)}")
 

@@ -283,6 +283,20 @@ def test_every_rule_names_keys_the_tables_know() -> None:
         assert set(rule.keys) <= known, rule.name
 
 
+def test_a_rule_reading_an_attribute_the_settings_lack_fails_at_import() -> None:
+    with pytest.raises(ValueError, match=r"rules read attributes SinkSettings lacks: \['topik'\]"):
+        rules._rule("topic", "topik")
+
+
+def test_findings_name_attributes_and_print_the_keys_of_the_tables() -> None:
+    settings = SinkSettings(topic="orders", compression_type=CompressionType.NONE)
+    where = {"compression:level": Location(FILE, 7, 3)}
+    found = rules.check(settings, explicit=frozenset({"compression:level"}), where=where.get)
+    assert [(d.key, d.location, d.severity) for d in found] == [
+        ("compression:level", Location(FILE, 7, 3), Severity.WARNING)
+    ]
+
+
 def test_dead_letter_needs_a_topic_of_its_own() -> None:
     result = run(
         """
