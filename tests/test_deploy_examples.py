@@ -211,7 +211,7 @@ def test_secrets_come_from_the_secret_and_reach_the_templates(
     names = sorted(d.name for d in result.definitions)
     assert names == ["orders", "payments"]
     orders = next(d for d in result.definitions if d.name == "orders")
-    assert orders.settings["authentication:password"] == env["KAFKA_PASSWORD"]
+    assert orders.canonical["authentication:password"] == env["KAFKA_PASSWORD"]
 
 
 def test_pod_disruption_budget_keeps_a_member() -> None:

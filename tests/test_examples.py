@@ -68,7 +68,7 @@ def test_multi_env_generates_one_sink_per_tenant() -> None:
         folder, env="prod", missing_secrets=MissingSecrets.PLACEHOLDER, environ=environ
     )
     orders = next(s for s in prod.definitions if s.name == "orders")
-    assert orders.settings["authentication:password"] == "kp-123456"
+    assert orders.canonical["authentication:password"] == "kp-123456"
     assert "kp-123456" in prod.secrets.values
 
 

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
                     if reveal
                     else masked_written(file, sink, result.secrets)
                 )
-                instance = str(sink.settings.get(INSTANCE_TYPE) or "kafka-sink")
+                instance = str(sink.canonical.get(INSTANCE_TYPE) or "kafka-sink")
                 entries.append(
                     {"name": sink.name, "settings": kurrentdb_settings(written, instance)}
                 )

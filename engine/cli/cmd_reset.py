@@ -189,11 +189,10 @@ def group_owner(cluster: ClusterOptions, name: str) -> str | None:
 def sink_settings(folder: str, env: str | None, name: str) -> SinkSettings | None:
     """The settings of sink ``name`` as ``folder`` defines it (None: no such sink there)."""
     from engine.config.source import ConfigSource
-    from engine.specification.settings import SinkSettings
 
     if not os.path.isdir(folder):
         return None
     for definition in ConfigSource(folder, env=env).load().definitions:
         if definition.name == name:
-            return SinkSettings.from_canonical(definition.settings)
+            return definition.settings
     return None

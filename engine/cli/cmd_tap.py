@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"sinks tap: error: no sink named {args.name!r}{hint}", file=sys.stderr)
         return ExitCode.CONFIG
     secrets = result.secrets
-    for value in _sensitive_values(definition.settings, sorted(sensitive_keys())):
+    for value in _sensitive_values(definition.canonical, sorted(sensitive_keys())):
         secrets.add(value)
 
     import logging
@@ -140,9 +140,8 @@ def run(args: argparse.Namespace) -> int:
 def _tap(args: argparse.Namespace, definition: Any, secrets: Any) -> int:
     from engine.adapters.kafka import Tap
     from engine.specification.errors import PermanentError, TemporaryError
-    from engine.specification.settings import SinkSettings
 
-    settings = SinkSettings.from_canonical(definition.settings)
+    settings = definition.settings
     tap = Tap(settings)
     shown = 0
     try:

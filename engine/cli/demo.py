@@ -14,7 +14,6 @@ temporary folder and loaded through the same loader as ``sinks run``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tempfile
 import time
@@ -122,13 +121,15 @@ def sample_events(orders: int = 12) -> list[tuple[str, list[tuple[str, bytes, by
 
 def point_at(definition: SinkDefinition, bootstrap: str) -> SinkDefinition:
     """The same sink, producing to the local broker without credentials, from the start."""
-    settings = definition.plain_settings()
-    settings["bootstrapServers"] = bootstrap
-    settings["authentication:securityProtocol"] = "Plaintext"
+    canonical = definition.plain_canonical()
+    canonical["bootstrapServers"] = bootstrap
+    canonical["authentication:securityProtocol"] = "Plaintext"
     for key in ("authentication:username", "authentication:password", "authentication:caFile"):
-        settings.pop(key, None)
-    settings["subscription:initialPosition"] = "Earliest"
-    return dataclasses.replace(definition, settings=settings)
+        canonical.pop(key, None)
+    canonical["subscription:initialPosition"] = "Earliest"
+    fields = ("explicit", "source_file", "description", "enabled", "labels", "locations")
+    kept = {name: getattr(definition, name) for name in fields}
+    return SinkDefinition.from_canonical(definition.name, canonical, **kept)
 
 
 def run_demo(
@@ -205,7 +206,7 @@ def run_demo(
             topics: dict[str, str] = {}
             definitions = supervisor.definitions()
             for v in views:
-                topic = str(definitions[v.name].settings.get("topic", ""))
+                topic = definitions[v.name].settings.topic
                 topics[v.name] = topic
                 show(f"{v.name:<22} {v.state:<10} {v.delivered:>9} {v.failed:>6}  {topic}")
                 if v.last_error:

@@ -10,10 +10,16 @@
 * Values are typed the way the original's string-valued settings API reads them:
   ``"true"``/``"6"`` become ``True``/``6``, enum values match in any case and are
   stored in canonical spelling, TimeSpans are checked and written ``hh:mm:ss``.
-* The typed result is validated against the JSON Schema generated from the tables,
-  then by the second-pass rules (``engine.config.rules``); defaults are applied.
+* The typed result is validated against the JSON Schema generated from the tables;
+  defaults are applied; the ``SinkSettings`` is built from it, once, and checked by
+  the second-pass rules (``engine.config.rules``).
+* Two results, built once and never derived from each other again: ``settings``
+  (typed: enums, seconds) for everything that runs or reports the sink, and
+  ``canonical`` (flat keys, values as the tables spell them) for what prints, diffs
+  or hashes them.
 * Every problem is reported in one go, as compiler-style diagnostics sorted by
-  position; ``settings`` is None exactly when one of them is an error.
+  position; ``settings`` and ``canonical`` are None exactly when one of them is an
+  error.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from engine.config.schemagen import DIALECT, canonical_settings_schema
 from engine.config.suggest import closest, did_you_mean
 from engine.config.values import coerce, coerce_text, describe
 from engine.specification.model import Diagnostic, Location, Severity
+from engine.specification.settings import SinkSettings
 from engine.specification.tables import Catalogue, SettingSpec, SettingType, load_catalogue
 
 PathKey = tuple[str | int, ...]
@@ -38,7 +45,8 @@ Locator = Callable[[PathKey, bool], Location | None]
 
 @dataclass(frozen=True)
 class Canonical:
-    settings: dict[str, Any] | None  # None when there are errors
+    settings: SinkSettings | None  # None when there are errors
+    canonical: dict[str, Any] | None  # the same settings as flat keys; None with them
     explicit: frozenset[str]
     locations: dict[str, Location]  # canonical key → location of its value
     diagnostics: tuple[Diagnostic, ...]
@@ -286,9 +294,12 @@ def canonicalise(
         elif spec.has_default and spec.key not in collector.failed:
             complete[spec.key] = _fresh(spec.default)
     fallback = collector.where((), False)
+    # Built once: the rules read it, and so does everything else once the file is loaded.
+    # With errors, a setting that failed holds its default (or None); no rule reads it.
+    settings_ = SinkSettings.from_canonical(complete, partial=bool(collector.failed))
     collector.diagnostics.extend(
         rules.check(
-            complete,
+            settings_,
             explicit=explicit,
             where=lambda key: locations.get(key, fallback),
             skip=frozenset(collector.failed),
@@ -297,7 +308,8 @@ def canonicalise(
     diagnostics = tuple(sorted(collector.diagnostics, key=_position))
     failed = any(d.severity is Severity.ERROR for d in diagnostics)
     return Canonical(
-        settings=None if failed else complete,
+        settings=None if failed else settings_,
+        canonical=None if failed else complete,
         explicit=explicit,
         locations=locations,
         diagnostics=diagnostics,

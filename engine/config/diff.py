@@ -90,7 +90,7 @@ def diff_definitions(
             changes.append(SinkChange(name, ChangeKind.ADDED, after_file=new[name].source_file))
             continue
         a, b = old[name], new[name]
-        raw_a, raw_b = flatten(a, a.settings), flatten(b, b.settings)
+        raw_a, raw_b = flatten(a, a.canonical), flatten(b, b.canonical)
         shown_a, shown_b = flatten(a, mask(a)), flatten(b, mask(b))
         keys: list[KeyChange] = []
         for key in sorted(raw_a.keys() | raw_b.keys()):

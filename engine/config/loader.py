@@ -30,7 +30,7 @@ from engine.specification.model import SinkDefinition
 
 def masked_settings(definition: SinkDefinition, secrets: SecretBook) -> dict[str, Any]:
     """Canonical settings safe to print: sensitive keys and any value holding a secret masked."""
-    shown = mask_settings(definition.plain_settings())
+    shown = mask_settings(definition.plain_canonical())
     for key, value in list(shown.items()):
         if isinstance(value, Mapping):
             shown[key] = {k: MASK if secrets.contains_secret(v) else v for k, v in value.items()}
@@ -46,7 +46,7 @@ def masked_written(
     shown = masked_settings(definition, secrets)
     written = dict(result.written.get(definition.name, {}))
     for key in written:
-        if key in shown and shown[key] != definition.settings.get(key):
+        if key in shown and shown[key] != definition.canonical.get(key):
             written[key] = shown[key]
     return written
 

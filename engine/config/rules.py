@@ -1,8 +1,11 @@
 """Second-pass rules: what a JSON Schema cannot say about one sink's settings.
 
-Rules run on canonical settings (typed, defaults applied). Each rule names the keys
-it reads and is skipped when one of them already failed (a bad value is reported
-once, by the check that found it). Guarantees:
+Rules run on the sink's typed settings (``SinkSettings``, defaults applied), built
+once by the loader; they compare enums and numbers, never key strings. Each rule
+names the attributes it reads and is skipped when the setting behind one of them
+already failed (a bad value is reported once, by the check that found it). A
+finding names an attribute; ``check`` turns it into the setting's key and the
+line:col where the file wrote it. Guarantees:
 
 * Regular expressions the engine will compile (a ``Regex`` filter, a ``Stream``
   partition-key expression) compile with the ``regex`` package, which the engine
@@ -33,33 +36,39 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from engine.specification.constants import EXACTLY_ONCE_MAX_WAIT_MS, TRANSACTION_TIMEOUT_MS
 from engine.specification.model import Diagnostic, Location, Severity
 from engine.specification.settings import (
+    FIELD_OF,
+    SETTING_KEYS,
     CompressionType,
+    ErrorTolerance,
     FilterType,
     PartitionKeySource,
     SecurityProtocol,
+    SinkSettings,
 )
 
 
 @dataclass(frozen=True)
 class Finding:
-    key: str
+    field: str  # the SinkSettings attribute the finding is about
     message: str
     severity: Severity = Severity.ERROR
-    # Where to point when ``key`` was not written: the setting that makes it needed.
+    # Where to point when ``field`` was not written: the setting that makes it needed.
     because: str | None = None
 
 
-RuleBody = Callable[[Mapping[str, Any], frozenset[str]], Iterator[Finding]]
+# The settings a rule sees and the attributes the user wrote.
+RuleBody = Callable[[SinkSettings, frozenset[str]], Iterator[Finding]]
 
 _SASL = (SecurityProtocol.SASL_PLAINTEXT, SecurityProtocol.SASL_SSL)
 _TLS = (SecurityProtocol.SSL, SecurityProtocol.SASL_SSL)
+# Stream-name or prefix lists (Unspecified reads its expression as prefixes).
+_NAME_LISTS = (FilterType.UNSPECIFIED, FilterType.PREFIX, FilterType.STREAM_ID)
 # (lowest, highest) accepted explicit level per codec, besides -1 (the codec's default).
 COMPRESSION_LEVELS: dict[CompressionType, tuple[int, int]] = {
     CompressionType.GZIP: (0, 9),
@@ -73,34 +82,42 @@ INSTANCE_TYPE = "kafka-sink"
 @dataclass(frozen=True)
 class Rule:
     name: str
-    reads: tuple[str, ...]  # the rule is skipped when one is absent or already failed
-    optional: tuple[str, ...]  # may be absent; the rule is skipped when one failed
+    reads: tuple[str, ...]  # attributes; the rule is skipped when one's setting failed
     body: RuleBody
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The canonical keys of the settings the rule reads."""
+        return tuple(SETTING_KEYS[name] for name in self.reads)
 
 
 RULES: list[Rule] = []
 
 
-def _rule(*reads: str, optional: tuple[str, ...] = ()) -> Callable[[RuleBody], RuleBody]:
+def _rule(*reads: str) -> Callable[[RuleBody], RuleBody]:
+    unknown = set(reads) - SETTING_KEYS.keys()
+    if unknown:  # a misspelt attribute would silently never skip the rule
+        raise ValueError(f"rules read attributes SinkSettings lacks: {sorted(unknown)}")
+
     def register(body: RuleBody) -> RuleBody:
-        RULES.append(Rule(body.__name__.lstrip("_"), reads, optional, body))
+        RULES.append(Rule(body.__name__.lstrip("_"), reads, body))
         return body
 
     return register
 
 
-def _error(key: str, message: str, because: str | None = None) -> Finding:
-    return Finding(key, message, Severity.ERROR, because)
+def _error(name: str, message: str, because: str | None = None) -> Finding:
+    return Finding(name, message, Severity.ERROR, because)
 
 
-def _warning(key: str, message: str) -> Finding:
-    return Finding(key, message, Severity.WARNING)
+def _warning(name: str, message: str) -> Finding:
+    return Finding(name, message, Severity.WARNING)
 
 
-def _regex_error(key: str, expression: str) -> Iterator[Finding]:
+def _regex_error(name: str, expression: str) -> Iterator[Finding]:
     problem = _regex_problem(expression)
     if problem:
-        yield _error(key, problem)
+        yield _error(name, problem)
 
 
 def _regex_problem(expression: str) -> str | None:
@@ -112,29 +129,27 @@ def _regex_problem(expression: str) -> str | None:
     return f"not a valid regular expression: {problem}" if problem else None
 
 
-@_rule(optional=("instanceTypeName",))
-def _instance_type(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
-    value = s.get("instanceTypeName")
+@_rule("instance_type")
+def _instance_type(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
+    value = s.instance_type
     if value is not None and value != INSTANCE_TYPE:
         yield _error(
-            "instanceTypeName",
+            "instance_type",
             f"{value!r} is not supported: this engine runs only {INSTANCE_TYPE} sinks",
         )
 
 
-@_rule("subscription:filter:filterType", "subscription:filter:expression")
-def _filter_expression(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
-    kind = FilterType(s["subscription:filter:filterType"])
-    expression = s["subscription:filter:expression"]
-    key = "subscription:filter:expression"
+@_rule("filter_type", "filter_expression")
+def _filter_expression(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
+    kind, expression = s.filter_type, s.filter_expression
     if kind is FilterType.REGEX and expression:
-        yield from _regex_error(key, expression)
+        yield from _regex_error("filter_expression", expression)
     elif kind is FilterType.JSON_PATH:
         if not expression:
             yield _error(
-                key,
+                "filter_expression",
                 "a JsonPath filter needs a JSONPath query as its expression",
-                because="subscription:filter:filterType",
+                because="filter_type",
             )
             return
         # Imported here: the package pulls in `regex`, which costs ~200 ms of every
@@ -143,98 +158,92 @@ def _filter_expression(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterat
 
         reason = syntax_error(expression)
         if reason is not None:
-            yield _error(key, f"not a valid JSONPath (RFC 9535) query: {reason}")
+            yield _error("filter_expression", f"not a valid JSONPath (RFC 9535) query: {reason}")
 
 
-@_rule(
-    "partitionKeyExtraction:enabled",
-    "partitionKeyExtraction:source",
-    "partitionKeyExtraction:expression",
-)
-def _partition_key(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
-    if not s["partitionKeyExtraction:enabled"]:
+@_rule("partition_key_enabled", "partition_key_source", "partition_key_expression")
+def _partition_key(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
+    if not s.partition_key_enabled:
         return
-    source = PartitionKeySource(s["partitionKeyExtraction:source"])
-    expression = s["partitionKeyExtraction:expression"]
-    key = "partitionKeyExtraction:expression"
+    source, expression = s.partition_key_source, s.partition_key_expression
     if source is PartitionKeySource.STREAM and expression:
-        yield from _regex_error(key, expression)
+        yield from _regex_error("partition_key_expression", expression)
     elif source is PartitionKeySource.HEADERS:
         names = [n.strip() for n in expression.split(",")]
         if not expression.strip():
             yield _error(
-                key,
+                "partition_key_expression",
                 "the Headers source needs a comma-separated list of header names",
-                because="partitionKeyExtraction:source",
+                because="partition_key_source",
             )
         elif not all(names):
-            yield _error(key, f"empty header name in {expression!r}")
+            yield _error("partition_key_expression", f"empty header name in {expression!r}")
 
 
-@_rule("transformer:enabled", "transformer:function")
-def _transformer(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
-    if not s["transformer:enabled"]:
+@_rule("transformer_enabled", "transformer_function")
+def _transformer(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
+    if not s.transformer_enabled:
         return
-    key, function = "transformer:function", s["transformer:function"]
+    function = s.transformer_function
     if not function.strip():
-        yield _error(key, "required when transformer:enabled is true", "transformer:enabled")
+        yield _error(
+            "transformer_function",
+            "required when transformer:enabled is true",
+            "transformer_enabled",
+        )
         return
     try:
         base64.b64decode(function.strip(), validate=True).decode("utf-8")
     except (binascii.Error, ValueError) as exc:
         reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
-        yield _error(key, f"not valid base64 of JavaScript source: {reason}")
+        yield _error("transformer_function", f"not valid base64 of JavaScript source: {reason}")
 
 
-@_rule(
-    "authentication:securityProtocol",
-    "authentication:saslMechanism",
-    optional=("authentication:username", "authentication:password", "authentication:caFile"),
-)
-def _authentication(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
-    protocol = SecurityProtocol(s["authentication:securityProtocol"])
+@_rule("security_protocol", "sasl_mechanism", "username", "password", "ca_file")
+def _authentication(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
+    protocol = s.security_protocol
     if protocol in _SASL:
-        for part in ("username", "password"):
-            if not s.get(f"authentication:{part}"):
+        for name, value in (("username", s.username), ("password", s.password)):
+            if not value:
                 yield _error(
-                    f"authentication:{part}",
+                    name,
                     f"required when authentication:securityProtocol is {protocol.value}",
-                    because="authentication:securityProtocol",
+                    because="security_protocol",
                 )
-    elif "authentication:saslMechanism" in explicit:
+    elif "sasl_mechanism" in written:
         yield _warning(
-            "authentication:saslMechanism",
+            "sasl_mechanism",
             f"has no effect: authentication:securityProtocol is {protocol.value}, "
             "not a SASL protocol",
         )
-    if protocol not in _TLS and s.get("authentication:caFile"):
+    if protocol not in _TLS and s.ca_file:
         yield _warning(
-            "authentication:caFile",
+            "ca_file",
             f"has no effect: authentication:securityProtocol is {protocol.value}, "
             "which uses no TLS",
         )
 
 
-@_rule("compression:type", "compression:level")
-def _compression_level(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
-    if "compression:level" not in explicit:
+@_rule("compression_type", "compression_level")
+def _compression_level(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
+    if "compression_level" not in written:
         return
-    codec, level = CompressionType(s["compression:type"]), s["compression:level"]
+    codec, level = s.compression_type, s.compression_level
     if codec is CompressionType.NONE:
-        yield _warning("compression:level", "has no effect: compression:type is None")
+        yield _warning("compression_level", "has no effect: compression:type is None")
         return
     low, high = COMPRESSION_LEVELS[codec]
     if level != -1 and not low <= level <= high:
         accepted = f"{low}..{high}" if low != high else f"{low}"
         yield _error(
-            "compression:level",
+            "compression_level",
             f"{level} is out of range for {codec.value}: use {accepted}, "
             "or -1 for the codec's default",
         )
 
 
 def check(
-    settings: Mapping[str, Any],
+    settings: SinkSettings,
     *,
     explicit: frozenset[str],
     where: Callable[[str], Location | None],
@@ -242,38 +251,46 @@ def check(
 ) -> list[Diagnostic]:
     """Every rule's findings as diagnostics.
 
-    A rule does not run when a key it reads is in ``skip`` (already reported) or absent.
-    ``where(key)`` gives a written key's location.
+    ``explicit`` and ``skip`` are canonical keys: the ones written, and the ones
+    already reported (a rule reading one does not run). ``where(key)`` gives a
+    written key's location.
     """
+    written = frozenset(FIELD_OF[k] for k in explicit if k in FIELD_OF)
+    failed = frozenset(FIELD_OF[k] for k in skip if k in FIELD_OF)
     found: list[Diagnostic] = []
     for rule in RULES:
-        if skip.intersection(rule.reads + rule.optional) or not all(
-            k in settings for k in rule.reads
-        ):
+        if failed.intersection(rule.reads):
             continue
-        for f in rule.body(settings, explicit):
-            at = f.because if f.because is not None and f.key not in explicit else f.key
-            found.append(Diagnostic(where(at), f.message, key=f.key, severity=f.severity))
+        for f in rule.body(settings, written):
+            at = f.because if f.because is not None and f.field not in written else f.field
+            found.append(
+                Diagnostic(
+                    where(SETTING_KEYS[at]),
+                    f.message,
+                    key=SETTING_KEYS[f.field],
+                    severity=f.severity,
+                )
+            )
     return found
 
 
-@_rule("resilience:messageSendMaxRetries", "waitForBrokerAck")
-def _idempotent_retries(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+@_rule("message_send_max_retries", "wait_for_broker_ack")
+def _idempotent_retries(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
     # waitForBrokerAck turns on the idempotent producer, which librdkafka refuses to
     # create without retries (`retries` must be set >= 1 when `enable.idempotence`).
-    if s["waitForBrokerAck"] and s["resilience:messageSendMaxRetries"] < 1:
+    if s.wait_for_broker_ack and s.message_send_max_retries < 1:
         yield _error(
-            "resilience:messageSendMaxRetries",
+            "message_send_max_retries",
             "must be at least 1 while waitForBrokerAck is true (the idempotent producer "
             "needs retries); set waitForBrokerAck: false to send without retries",
-            because="waitForBrokerAck",
+            because="wait_for_broker_ack",
         )
 
 
-@_rule("transformer:enabled", "transformer:function")
-def _transformer_compiles(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
-    function = s["transformer:function"].strip()
-    if not s["transformer:enabled"] or not function:
+@_rule("transformer_enabled", "transformer_function")
+def _transformer_compiles(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
+    function = s.transformer_function.strip()
+    if not s.transformer_enabled or not function:
         return
     try:
         base64.b64decode(function, validate=True).decode("utf-8")
@@ -284,80 +301,80 @@ def _transformer_compiles(s: Mapping[str, Any], explicit: frozenset[str]) -> Ite
 
     problem = source_problem(function)
     if problem is not None:
-        yield _error("transformer:function", problem)
+        yield _error("transformer_function", problem)
 
 
-@_rule("subscription:filter:filterType", "subscription:filter:expression")
-def _filter_names(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+@_rule("filter_type", "filter_expression")
+def _filter_names(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
     # A prefix or stream-name list that is only commas and spaces: the engine would
     # refuse to start (Prefix) or, for StreamId, match every stream.
-    kind, expression = s["subscription:filter:filterType"], s["subscription:filter:expression"]
-    if kind not in ("Unspecified", "Prefix", "StreamId") or not expression.strip():
+    expression = s.filter_expression
+    if s.filter_type not in _NAME_LISTS or not expression.strip():
         return
     if all(not part.strip() for part in expression.split(",")):
         yield _error(
-            "subscription:filter:expression",
+            "filter_expression",
             f"{expression!r} holds no stream name or prefix, only commas and spaces",
         )
 
 
-@_rule("errors:tolerance", optional=("errors:deadLetterTopic",))
-def _dead_letter_topic(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
-    topic = s.get("errors:deadLetterTopic")
-    if s["errors:tolerance"] == "deadLetter":
+@_rule("error_tolerance", "dead_letter_topic")
+def _dead_letter_topic(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
+    topic = s.dead_letter_topic
+    if s.error_tolerance is ErrorTolerance.DEAD_LETTER:
         if not topic:
             yield _error(
-                "errors:deadLetterTopic",
+                "dead_letter_topic",
                 "required when errors:tolerance is deadLetter",
-                because="errors:tolerance",
+                because="error_tolerance",
             )
-        elif topic == s.get("topic"):
+        elif topic == s.topic:
             yield _error(
-                "errors:deadLetterTopic",
+                "dead_letter_topic",
                 f"{topic!r} is the sink's own topic: poison events need a topic of their own",
             )
     elif topic:
         yield _warning(
-            "errors:deadLetterTopic",
-            f"has no effect: errors:tolerance is {s['errors:tolerance']}, not deadLetter",
+            "dead_letter_topic",
+            f"has no effect: errors:tolerance is {s.error_tolerance.value}, not deadLetter",
         )
 
 
 @_rule(
-    "delivery:guarantee",
-    "waitForBrokerAck",
-    "autocommit:enabled",
-    "autocommit:interval",
-    "resilience:requestTimeoutMs",
+    "guarantee",
+    "wait_for_broker_ack",
+    "autocommit_enabled",
+    "autocommit_interval_ms",
+    "request_timeout_ms",
 )
-def _exactly_once(s: Mapping[str, Any], explicit: frozenset[str]) -> Iterator[Finding]:
+def _exactly_once(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
     # Each Kafka transaction carries the sink's checkpoint and commits with it: no
     # transactions without an idempotent producer, and none without checkpoints.
-    if s["delivery:guarantee"] != "exactlyOnce":
+    if not s.exactly_once:
         return
     need = "required by delivery:guarantee exactlyOnce"
-    if not s["waitForBrokerAck"]:
+    if not s.wait_for_broker_ack:
         yield _error(
-            "waitForBrokerAck",
+            "wait_for_broker_ack",
             f"must be true: {need} (transactions need the idempotent producer)",
-            because="delivery:guarantee",
+            because="guarantee",
         )
-    if not s["autocommit:enabled"]:
+    if not s.autocommit_enabled:
         yield _error(
-            "autocommit:enabled",
+            "autocommit_enabled",
             f"must be true: {need} (each transaction commits with its checkpoint)",
-            because="delivery:guarantee",
+            because="guarantee",
         )
     longest = EXACTLY_ONCE_MAX_WAIT_MS
-    for key, what in (
-        ("autocommit:interval", "a transaction stays open"),
-        ("resilience:requestTimeoutMs", "the producer waits for a broker"),
+    for name, value, what in (
+        ("autocommit_interval_ms", s.autocommit_interval_ms, "a transaction stays open"),
+        ("request_timeout_ms", s.request_timeout_ms, "the producer waits for a broker"),
     ):
-        if s[key] > longest:
+        if value > longest:
             yield _error(
-                key,
+                name,
                 f"must be at most {longest} with delivery:guarantee exactlyOnce, got "
-                f"{s[key]}: {what} this long, and the broker aborts a transaction after "
+                f"{value}: {what} this long, and the broker aborts a transaction after "
                 f"{TRANSACTION_TIMEOUT_MS} ms",
-                because="delivery:guarantee",
+                because="guarantee",
             )

@@ -163,14 +163,19 @@ class _FileLoader:
 
         canonical = canonicalise(settings, locate, path=self.display)
         problems.extend(canonical.diagnostics)
-        if canonical.settings is None or any(p.severity is Severity.ERROR for p in problems):
+        if (
+            canonical.settings is None
+            or canonical.canonical is None
+            or any(p.severity is Severity.ERROR for p in problems)
+        ):
             return None, {}, problems
         raw = self._written(
-            doc, canonical.settings, canonical.explicit, canonical.locations, by_location
+            doc, canonical.canonical, canonical.explicit, canonical.locations, by_location
         )
         sink = SinkDefinition(
             name=str(values["name"]),
             settings=canonical.settings,
+            canonical=canonical.canonical,
             explicit=canonical.explicit,
             source_file=self.display,
             description=str(values["description"]),

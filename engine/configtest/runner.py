@@ -28,7 +28,6 @@ from engine.sandbox.regexes import RegexTimeout
 from engine.specification.constants import SINK_SUFFIXES, TEST_SUFFIXES
 from engine.specification.errors import PermanentError
 from engine.specification.model import Diagnostic, Location, Message, SinkDefinition
-from engine.specification.settings import SinkSettings
 
 _MISSING = object()
 
@@ -193,8 +192,7 @@ def _stem(path: str, suffixes: tuple[str, ...]) -> str:
 
 def _mapper(definition: SinkDefinition, case: Case) -> Mapper | Diagnostic:
     try:
-        settings = SinkSettings.from_canonical(definition.settings)
-        return Mapper(definition.name, settings)
+        return Mapper(definition.name, definition.settings)
     except (PermanentError, ValueError, KeyError) as exc:
         where = Location(definition.source_file) if definition.source_file else case.locate()
         return Diagnostic(where, f"sink '{definition.name}' cannot start: {exc}")

@@ -52,7 +52,6 @@ from engine.runtime.worker_api import (
 from engine.specification.constants import IN_FLIGHT_CAPACITY, SHUTDOWN_TIMEOUT_S
 from engine.specification.errors import EngineError, PermanentError, TemporaryError
 from engine.specification.model import Record, SinkDefinition
-from engine.specification.settings import SinkSettings
 
 _REPORT_EVERY = 1024  # records between two listener reports while busy
 _MAX_BACKOFF_S = 5.0
@@ -104,7 +103,7 @@ class SinkWorker:
         self._start = StartPoint(None)  # where this run began reading (set on resume)
 
     def start(self) -> None:
-        settings = SinkSettings.from_canonical(self.definition.settings)
+        settings = self.definition.settings
         self._initial_position = settings.initial_position
         self._mapper = Mapper(self.name, settings)
         self._plan = self._mapper.plan

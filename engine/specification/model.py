@@ -5,10 +5,13 @@
   diagnostic refers to (the first spelling of a repeated key, the other definition
   of a sink name) are ``Related`` data, so they can be mapped (template lines) or
   read by tools without parsing the message.
-* ``SinkDefinition`` - one validated sink in canonical form: flat keys in their
-  canonical spelling, typed values, defaults applied in ``settings``; ``explicit``
-  lists the keys the user wrote. ``digest`` is computed from the canonical settings
-  only, so formatting or comment edits never change it.
+* ``SinkDefinition`` - one validated sink: ``settings`` is its typed
+  ``engine.specification.settings.SinkSettings``, built once when the file was loaded and read by
+  everything that runs or reports the sink; ``canonical`` is the same settings as
+  flat keys in their canonical spelling with defaults applied, the view that
+  rendering, diffs and the export format print; ``explicit`` lists the keys the
+  user wrote. ``digest`` is computed from the canonical view only, so formatting or
+  comment edits never change it.
 * ``Record`` - one KurrentDB event as a sink sees it.
 * ``Message`` - one Kafka message ready to produce, with the record position it
   stands for.
@@ -27,7 +30,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from engine.specification.settings import SinkSettings
 
 
 class Severity(enum.Enum):
@@ -113,7 +119,8 @@ def _thaw(value: Any) -> Any:
 @dataclass(frozen=True)
 class SinkDefinition:
     name: str
-    settings: Mapping[str, Any]
+    settings: SinkSettings
+    canonical: Mapping[str, Any]
     explicit: frozenset[str] = frozenset()
     source_file: str = ""
     description: str = ""
@@ -122,21 +129,34 @@ class SinkDefinition:
     locations: Mapping[str, Location] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "settings", _freeze(self.settings))
+        object.__setattr__(self, "canonical", _freeze(self.canonical))
         object.__setattr__(self, "labels", _freeze(self.labels))
         object.__setattr__(self, "locations", MappingProxyType(dict(self.locations)))
 
-    def plain_settings(self) -> dict[str, Any]:
-        """A mutable deep copy of the canonical settings."""
-        return {k: _thaw(v) for k, v in self.settings.items()}
+    @classmethod
+    def from_canonical(
+        cls, name: str, canonical: Mapping[str, Any], **fields: Any
+    ) -> SinkDefinition:
+        """A definition whose typed settings are built from ``canonical`` (defaults for
+        missing keys): for a definition made outside the loader, or changed after it."""
+        # Imported here: engine.specification.settings reads the tables, which use this
+        # module's values.
+        from engine.specification.settings import SinkSettings
+
+        settings = SinkSettings.from_canonical(canonical)
+        return cls(name=name, settings=settings, canonical=canonical, **fields)
+
+    def plain_canonical(self) -> dict[str, Any]:
+        """A mutable deep copy of the canonical settings view."""
+        return {k: _thaw(v) for k, v in self.canonical.items()}
 
     @functools.cached_property
     def digest(self) -> str:
-        """Hash of what defines the running sink: name, enabled and canonical settings.
+        """Hash of what defines the running sink: name, enabled and the canonical view.
 
         Computed once: the definition is immutable and status reports ask often."""
         body = json.dumps(
-            {"name": self.name, "enabled": self.enabled, "settings": self.plain_settings()},
+            {"name": self.name, "enabled": self.enabled, "settings": self.plain_canonical()},
             sort_keys=True,
             separators=(",", ":"),
             default=str,

@@ -1,13 +1,16 @@
-"""Typed, read-only view of a sink's canonical settings, derived from the settings tables.
+"""A sink's typed settings, one attribute per setting of the settings tables.
 
-The config loader produces canonical settings (flat keys in canonical spelling,
-typed values, defaults applied). Everything at run time reads them through
-``SinkSettings`` so no other module repeats key strings or parses TimeSpans.
+The config loader (``engine.config.canonical``) builds one ``SinkSettings`` per sink
+when its file is loaded, from the canonical settings (flat keys in canonical
+spelling, defaults applied), and keeps it on the ``SinkDefinition``. The rules, the
+runtime, the commands and the status read those attributes (enums, seconds), so no
+other module repeats key strings, compares enum spellings or parses TimeSpans.
 
-Guarantees: each attribute names its table key once; its default is the table's
-default (read from ``schema/*.md`` when this module is imported); each enum's
-values are the table's accepted values, in order, or the import fails with
-``SettingsTableMismatch``. TimeSpans go through ``engine.specification.timespan``, the one parser.
+Guarantees: each attribute names its table key once (``SETTING_KEYS`` maps attribute
+to key); its default is the table's default (read from ``schema/*.md`` when this
+module is imported); each enum's values are the table's accepted values, in order,
+or the import fails with ``SettingsTableMismatch``. TimeSpans go through
+``engine.specification.timespan``, the one parser.
 """
 
 # ruff: noqa: RUF009 - each field's default is the settings table's, read once at import
@@ -15,7 +18,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
+from types import MappingProxyType
 from typing import Any
 
 from engine.specification.errors import EngineError
@@ -95,8 +99,11 @@ class SettingsTableMismatch(EngineError):
     """The code's view of a setting disagrees with the settings tables."""
 
 
-def _setting(key: str, kind: type[enum.Enum] | None = None) -> Any:
-    """A dataclass field for canonical setting ``key``, with the table's default."""
+def _setting(key: str, kind: type[enum.Enum] | None = None, *, absent_ok: bool = False) -> Any:
+    """A dataclass field for canonical setting ``key``, with the table's default.
+
+    ``absent_ok``: a required setting that settings built by hand may leave out (None).
+    """
     spec = load_catalogue()[key]
     if kind is not None and tuple(m.value for m in kind) != spec.accepted:
         raise SettingsTableMismatch(
@@ -105,7 +112,9 @@ def _setting(key: str, kind: type[enum.Enum] | None = None) -> Any:
         )
     metadata = {"key": key, "kind": kind, "type": spec.type}
     if not spec.has_default:
-        return field(metadata=metadata) if spec.required else field(default=None, metadata=metadata)
+        if spec.required and not absent_ok:
+            return field(metadata=metadata)
+        return field(default=None, metadata=metadata)
     if isinstance(spec.default, dict):
         return field(default_factory=lambda: dict(spec.default), metadata=metadata)
     default = spec.default
@@ -143,6 +152,8 @@ class SinkSettings(Authentication):
     """One attribute per setting the runtime reads; keys and defaults from the tables."""
 
     topic: str = _setting("topic")
+    # Always written in a loaded file; only the loader's rules read it.
+    instance_type: str | None = _setting("instanceTypeName", absent_ok=True)
     bootstrap_servers: str = _setting("bootstrapServers")
     default_headers: Mapping[str, str] = _setting("defaultHeaders")
     partition_key_enabled: bool = _setting("partitionKeyExtraction:enabled")
@@ -182,8 +193,13 @@ class SinkSettings(Authentication):
         return self.guarantee is DeliveryGuarantee.EXACTLY_ONCE
 
     @classmethod
-    def from_canonical(cls, settings: Mapping[str, Any]) -> SinkSettings:
-        """Build from canonical settings; missing keys take the table defaults."""
+    def from_canonical(cls, settings: Mapping[str, Any], *, partial: bool = False) -> SinkSettings:
+        """Build from canonical settings; missing keys take the table defaults.
+
+        The loader calls this once per sink. ``partial``: the settings of a sink with
+        errors, for the rules to look at; a missing required setting is None there
+        (the rules that read a failed setting do not run).
+        """
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
             value = settings.get(f.metadata["key"])
@@ -197,4 +213,19 @@ class SinkSettings(Authentication):
             elif isinstance(value, Mapping):
                 value = dict(value)
             kwargs[f.name] = value
+        if partial:
+            kwargs = {**dict.fromkeys(_REQUIRED), **kwargs}
         return cls(**kwargs)
+
+
+SETTING_KEYS: Mapping[str, str] = MappingProxyType(
+    {f.name: f.metadata["key"] for f in fields(SinkSettings)}
+)
+"""Attribute name → canonical key, for messages and locations."""
+
+FIELD_OF: Mapping[str, str] = MappingProxyType({k: n for n, k in SETTING_KEYS.items()})
+"""Canonical key → attribute name."""
+
+_REQUIRED = frozenset(
+    f.name for f in fields(SinkSettings) if f.default is MISSING and f.default_factory is MISSING
+)

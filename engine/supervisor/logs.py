@@ -36,7 +36,7 @@ _SHOWN_SETTINGS = ("topic", "bootstrapServers", "authentication:securityProtocol
 def _masked(definition: SinkDefinition) -> dict[str, Any]:
     from engine.config.masking import mask_settings
 
-    masked: dict[str, Any] = mask_settings(definition.plain_settings())
+    masked: dict[str, Any] = mask_settings(definition.plain_canonical())
     return masked
 
 

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.specification.model import Diagnostic, SinkDefinition
-from engine.specification.settings import SinkSettings
 from engine.supervisor.plan import Plan
 
 if TYPE_CHECKING:
@@ -179,7 +178,7 @@ class SinkView:
 
 def guarantee_of(definition: SinkDefinition) -> str:
     """The sink's ``delivery:guarantee``, its table default when not written."""
-    return SinkSettings.from_canonical(definition.settings).guarantee.value
+    return definition.settings.guarantee.value
 
 
 def _iso(at: float | None) -> str | None:

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from engine.adapters.kafka import KafkaProducer
 from engine.config.canonical import canonicalise
 from engine.mapping.pipeline import Mapper
-from engine.specification.settings import SinkSettings
 from engine.specification.tables import load_catalogue
 from engine.testbed.kafka.certs import ensure_tls
 from tests.config.strategies import setting_values
@@ -81,7 +80,7 @@ def test_settings_that_validate_build_a_producer(ca_file: Path, data: st.DataObj
     result = canonicalise(written, no_marks, path=FILE)
     assume(result.settings is not None)
     assert result.settings is not None
-    sink = SinkSettings.from_canonical(result.settings)
+    sink = result.settings
     producer = KafkaProducer(sink, _ignore, _ignore, client_id="kafka-sink-property")
     producer.close(timeout=0)
     # The subscription side too: filter plan, partition key, headers, transformer.
@@ -103,4 +102,4 @@ def test_without_the_retries_rule_such_settings_would_fail_to_build(
     result = canonicalise(written, no_marks, path=FILE)
     assert result.settings is not None
     with pytest.raises(PermanentError, match="`retries` must be set >= 1"):
-        KafkaProducer(SinkSettings.from_canonical(result.settings), _ignore, _ignore)
+        KafkaProducer(result.settings, _ignore, _ignore)

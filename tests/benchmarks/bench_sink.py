@@ -286,7 +286,7 @@ def e2e_engine(url: str, canonical: dict[str, Any], count: int) -> None:
     """One sink (the worker `sinks run` starts per sink) from earliest until every
     event is broker-confirmed."""
     worker = SinkWorker(
-        SinkDefinition(name=f"bench-{uuid.uuid4().hex[:8]}", settings=canonical),
+        SinkDefinition.from_canonical(f"bench-{uuid.uuid4().hex[:8]}", canonical),
         Connections(kurrentdb_url=url),
     )
     worker.start()

@@ -65,18 +65,18 @@ def test_minimal_sink_gets_every_default() -> None:
     assert result.explicit == frozenset({"instanceTypeName", "topic"})
     catalogue = load_catalogue()
     expected_keys = [s.key for s in catalogue.specs if s.has_default or s.key in MINIMAL]
-    assert list(result.settings) == expected_keys
-    assert result.settings["compression:type"] == "Zstd"
-    assert result.settings["compression:level"] == 6
-    assert result.settings["resilience:requestTimeoutMs"] == 30000
-    assert result.settings["defaultHeaders"] == {}
-    assert "authentication:password" not in result.settings
+    assert list(result.canonical) == expected_keys
+    assert result.canonical["compression:type"] == "Zstd"
+    assert result.canonical["compression:level"] == 6
+    assert result.canonical["resilience:requestTimeoutMs"] == 30000
+    assert result.canonical["defaultHeaders"] == {}
+    assert "authentication:password" not in result.canonical
 
 
 def test_table_defaults_agree_with_the_typed_settings_view() -> None:
     result = canonicalise(MINIMAL, no_marks, path=FILE)
     assert result.settings is not None
-    assert SinkSettings.from_canonical(result.settings) == SinkSettings(topic="orders")
+    assert result.settings == SinkSettings(topic="orders", instance_type="kafka-sink")
 
 
 def test_nested_flat_and_mixed_forms_are_the_same_settings() -> None:
@@ -125,9 +125,10 @@ def test_nested_flat_and_mixed_forms_are_the_same_settings() -> None:
     assert nested.diagnostics == flat.diagnostics == mixed.diagnostics == ()
     assert nested.settings is not None
     assert nested.settings == flat.settings == mixed.settings
+    assert nested.canonical == flat.canonical == mixed.canonical
     assert nested.explicit == flat.explicit == mixed.explicit
-    assert nested.settings["authentication:username"] == "app"
-    assert nested.settings["subscription:filter:scope"] == "Stream"
+    assert nested.canonical["authentication:username"] == "app"
+    assert nested.canonical["subscription:filter:scope"] == "Stream"
 
 
 def test_keys_and_enum_values_in_any_case_take_the_canonical_spelling() -> None:
@@ -146,7 +147,7 @@ def test_keys_and_enum_values_in_any_case_take_the_canonical_spelling() -> None:
         path=FILE,
     )
     assert result.diagnostics == ()
-    s = result.settings
+    s = result.canonical
     assert s is not None
     assert s["instanceTypeName"] == "kafka-sink"
     assert s["topic"] == "orders"
@@ -173,7 +174,7 @@ def test_string_forms_of_booleans_and_numbers_like_the_settings_api() -> None:
         path=FILE,
     )
     assert result.diagnostics == ()
-    s = result.settings
+    s = result.canonical
     assert s is not None
     assert s["waitForBrokerAck"] is False
     assert s["partitionKeyExtraction:enabled"] is True
@@ -196,7 +197,7 @@ def test_default_headers_as_mapping_and_as_flat_keys() -> None:
     )
     assert result.diagnostics == ()
     assert result.settings is not None
-    assert result.settings["defaultHeaders"] == {
+    assert result.canonical["defaultHeaders"] == {
         "X-Team": "billing",
         "X-Env": "prod",
         "x-Region": "eu-west",
@@ -208,13 +209,13 @@ def test_default_headers_as_mapping_and_as_flat_keys() -> None:
 def test_timespan_is_checked_and_written_with_two_digit_fields() -> None:
     ok = canonicalise({**MINIMAL, "resilience:transientErrorDelay": "0:0:5"}, no_marks, path=FILE)
     assert ok.settings is not None
-    assert ok.settings["resilience:transientErrorDelay"] == "00:00:05"
-    assert SinkSettings.from_canonical(ok.settings).transient_error_delay_s == 5.0
+    assert ok.canonical["resilience:transientErrorDelay"] == "00:00:05"
+    assert ok.settings.transient_error_delay_s == 5.0
     days = canonicalise(
         {**MINIMAL, "resilience:transientErrorDelay": "1.02:03:04.5"}, no_marks, path=FILE
     )
     assert days.settings is not None
-    assert days.settings["resilience:transientErrorDelay"] == "1.02:03:04.5"
+    assert days.canonical["resilience:transientErrorDelay"] == "1.02:03:04.5"
 
 
 def test_unquoted_clock_value_read_by_yaml_as_a_number_gets_a_hint() -> None:
@@ -350,7 +351,7 @@ def test_warnings_do_not_block_the_settings() -> None:
     )
     assert [d.severity for d in result.diagnostics] == [Severity.WARNING]
     assert result.settings is not None
-    assert result.settings["authentication:saslMechanism"] == "ScramSha256"
+    assert result.canonical["authentication:saslMechanism"] == "ScramSha256"
 
 
 def test_a_bad_value_is_reported_once_even_when_rules_read_it() -> None:
@@ -425,9 +426,9 @@ def test_any_written_form_gives_the_same_canonical_settings(
     assert [d for d in result.diagnostics if d.severity is Severity.ERROR] == []
     assert result.settings is not None
     for key, value in canonical.items():
-        assert result.settings[key] == value
+        assert result.canonical[key] == value
     assert result.explicit == frozenset(canonical)
-    SinkSettings.from_canonical(result.settings)  # the runtime view accepts it
+    assert result.settings == SinkSettings.from_canonical(result.canonical)  # the typed view
 
 
 def test_canonical_settings_satisfy_the_strict_schema() -> None:
@@ -440,9 +441,9 @@ def test_canonical_settings_satisfy_the_strict_schema() -> None:
     )
     assert result.settings is not None
     jsonschema.Draft202012Validator(canonical_settings_schema(load_catalogue())).validate(
-        result.settings
+        result.canonical
     )
-    assert CompressionType(result.settings["compression:type"]) is CompressionType.SNAPPY
+    assert CompressionType(result.canonical["compression:type"]) is CompressionType.SNAPPY
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,11 @@ BASE = {"topic": "orders", "bootstrapServers": "localhost:9092", "compression:ty
 
 def sink(name: str, **settings: Any) -> SinkDefinition:
     values = {**BASE, **settings}
-    return SinkDefinition(name=name, settings=values, source_file=f"sinks.d/{name}.yaml")
+    return SinkDefinition.from_canonical(name, values, source_file=f"sinks.d/{name}.yaml")
 
 
 def mask(definition: SinkDefinition) -> Mapping[str, Any]:
-    shown = definition.plain_settings()
+    shown = definition.plain_canonical()
     if "authentication:password" in shown:
         shown["authentication:password"] = "***"
     return shown
@@ -59,8 +59,10 @@ def test_added_removed_and_changed_sinks_and_keys() -> None:
 
 
 def test_enabled_description_and_labels_count() -> None:
-    a = SinkDefinition("s", BASE, labels={"team": "x"}, description="d1")
-    b = SinkDefinition("s", BASE, enabled=False, labels={"team": "y"}, description="d1")
+    a = SinkDefinition.from_canonical("s", BASE, labels={"team": "x"}, description="d1")
+    b = SinkDefinition.from_canonical(
+        "s", BASE, enabled=False, labels={"team": "y"}, description="d1"
+    )
     (change,) = diff_definitions([a], [b], mask=mask).sinks
     assert [(k.key, k.before, k.after) for k in change.keys] == [
         ("enabled", True, False),

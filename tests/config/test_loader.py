@@ -9,6 +9,7 @@ import pytest
 
 from engine.config.loader import load_directory, load_file, masked_settings, masked_written
 from engine.specification.model import Location, Severity
+from engine.specification.settings import CompressionType, FilterScope, SinkSettings
 
 ORDERS = """\
 name: orders
@@ -63,8 +64,12 @@ def test_a_valid_sink(in_tmp: Path) -> None:
     assert sink.description == "Orders to Kafka"
     assert dict(sink.labels) == {"team": "checkout"}
     assert sink.enabled is True
-    assert sink.settings["compression:type"] == "Zstd"
-    assert sink.settings["subscription:filter:scope"] == "Stream"
+    assert sink.canonical["compression:type"] == "Zstd"
+    assert sink.canonical["subscription:filter:scope"] == "Stream"
+    # The typed settings, built once by the loader: enums and numbers, not spellings.
+    assert sink.settings.compression_type is CompressionType.ZSTD
+    assert sink.settings.filter_scope is FilterScope.STREAM
+    assert sink.settings == SinkSettings.from_canonical(sink.canonical)
     assert "topic" in sink.explicit and "autocommit:interval" not in sink.explicit
     assert sink.locations["compression:type"] == Location("sinks.d/orders.yaml", 14, 11)
     written = result.files[0].written["orders"]

@@ -158,7 +158,7 @@ def check(result: FileResult, root: str) -> None:
         assert "pw-secret-value" not in diagnostic.format()
     if result.ok:
         assert all(isinstance(s, SinkDefinition) and s.name for s in result.sinks)
-        assert all(s.settings["instanceTypeName"] == "kafka-sink" for s in result.sinks)
+        assert all(s.canonical["instanceTypeName"] == "kafka-sink" for s in result.sinks)
     else:
         assert any(d.severity is Severity.ERROR for d in result.diagnostics)
 

@@ -11,6 +11,7 @@ import pytest
 from engine.config import rules
 from engine.config.canonical import Canonical, canonicalise
 from engine.specification.model import Location, Severity
+from engine.specification.settings import CompressionType, ErrorTolerance, SinkSettings
 from tests.config.test_canonical import FILE, MINIMAL, no_marks, run
 
 # jsonpath-rfc9535 1.x (Python 3.11) and 2.x (3.12 and later) word this fault apart.
@@ -243,16 +244,18 @@ def test_settings_without_effect_are_warnings() -> None:
 
 
 def test_rules_reading_a_failed_key_are_skipped() -> None:
-    settings = {
-        "transformer:enabled": True,
-        "transformer:function": "",
-        "compression:type": "Gzip",
-        "compression:level": 11,
-    }
+    settings = SinkSettings(
+        topic="orders",
+        transformer_enabled=True,
+        transformer_function="",
+        compression_type=CompressionType.GZIP,
+        compression_level=11,
+    )
+    written = {"transformer:enabled", "transformer:function", "compression:type"}
     where = {"transformer:function": Location(FILE, 3, 1)}
     found = rules.check(
         settings,
-        explicit=frozenset(settings),
+        explicit=frozenset({*written, "compression:level"}),
         where=where.get,
         skip=frozenset({"compression:type"}),
     )
@@ -277,7 +280,21 @@ def test_every_rule_names_keys_the_tables_know() -> None:
 
     known = set(load_catalogue().keys)
     for rule in rules.RULES:
-        assert set(rule.reads + rule.optional) <= known, rule.name
+        assert set(rule.keys) <= known, rule.name
+
+
+def test_a_rule_reading_an_attribute_the_settings_lack_fails_at_import() -> None:
+    with pytest.raises(ValueError, match=r"rules read attributes SinkSettings lacks: \['topik'\]"):
+        rules._rule("topic", "topik")
+
+
+def test_findings_name_attributes_and_print_the_keys_of_the_tables() -> None:
+    settings = SinkSettings(topic="orders", compression_type=CompressionType.NONE)
+    where = {"compression:level": Location(FILE, 7, 3)}
+    found = rules.check(settings, explicit=frozenset({"compression:level"}), where=where.get)
+    assert [(d.key, d.location, d.severity) for d in found] == [
+        ("compression:level", Location(FILE, 7, 3), Severity.WARNING)
+    ]
 
 
 def test_dead_letter_needs_a_topic_of_its_own() -> None:
@@ -305,14 +322,16 @@ def test_dead_letter_needs_a_topic_of_its_own() -> None:
     ]
     ok = check(errors__tolerance="DEADLETTER", errors__deadLetterTopic="orders.dlq")
     assert ok.diagnostics == ()
-    assert ok.settings is not None and ok.settings["errors:tolerance"] == "deadLetter"
-    assert check().settings["errors:tolerance"] == "fail"  # type: ignore[index]
+    assert ok.canonical is not None and ok.canonical["errors:tolerance"] == "deadLetter"
+    assert ok.settings is not None and ok.settings.error_tolerance is ErrorTolerance.DEAD_LETTER
+    assert check().canonical["errors:tolerance"] == "fail"  # type: ignore[index]
 
 
 def test_exactly_once_is_accepted_with_the_defaults() -> None:
     result = check(delivery__guarantee="exactlyonce")
     assert messages(result) == []
-    assert result.settings["delivery:guarantee"] == "exactlyOnce"
+    assert result.canonical["delivery:guarantee"] == "exactlyOnce"
+    assert result.settings is not None and result.settings.exactly_once
 
 
 def test_exactly_once_needs_broker_acks_and_checkpoints() -> None:

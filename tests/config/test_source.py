@@ -39,7 +39,7 @@ def test_only_changed_files_are_loaded_again(tmp_path: Path) -> None:
     (tmp_path / "s2.yaml").write_text(sink("s2", "changed"))
     changed = same_as_full(source, tmp_path)
     assert changed.loaded == (str(tmp_path / "s2.yaml"),)
-    assert [s.settings["topic"] for f in changed.result.files for s in f.sinks] == [
+    assert [s.settings.topic for f in changed.result.files for s in f.sinks] == [
         "t0",
         "t1",
         "changed",
@@ -50,7 +50,7 @@ def test_only_changed_files_are_loaded_again(tmp_path: Path) -> None:
     (tmp_path / "s3.yaml").write_text(sink("s3", "t3", "  compression:\n    type: zsdt\n"))
     broken = same_as_full(source, tmp_path)
     assert not broken.result.ok and broken.loaded == (str(tmp_path / "s3.yaml"),)
-    assert broken.desired["s3"].settings["topic"] == "t3"  # its last good stays desired
+    assert broken.desired["s3"].settings.topic == "t3"  # its last good stays desired
     (tmp_path / "s3.yaml").write_text(sink("s3", "t3"))
     fixed = same_as_full(source, tmp_path)
     assert fixed.result.ok and fixed.loaded == (str(tmp_path / "s3.yaml"),)
@@ -85,7 +85,7 @@ def test_duplicate_error_clears_when_the_other_file_goes(tmp_path: Path) -> None
     assert source.poll().desired["orders"].source_file == str(a)
     b.write_text("# a copy\n" + sink("orders", "tb"))
     dup = source.poll()
-    assert dup.desired["orders"].settings["topic"] == "ta"  # a's last good keeps running
+    assert dup.desired["orders"].settings.topic == "ta"  # a's last good keeps running
     assert source.issue_lines(str(a)) == (
         f"{a}:1:7: error: name: duplicate sink name 'orders' (also defined at {b}:2:7)",
     )
@@ -110,7 +110,7 @@ def test_a_start_failure_holds_until_the_file_changes(tmp_path: Path) -> None:
         f"{tmp_path / 'a.yaml'}: error: orders: sink could not start: cannot build producer",
     )
     (tmp_path / "a.yaml").write_text(sink("orders", "v3"))
-    assert source.poll().desired["orders"].settings["topic"] == "v3"
+    assert source.poll().desired["orders"].settings.topic == "v3"
     assert source.issue_lines(str(tmp_path / "a.yaml")) == ()
 
 

@@ -108,7 +108,7 @@ def verdict(poll: Poll, path: Path) -> Any:
 
 
 def topics(poll: Poll) -> dict[str, object]:
-    return {name: d.settings["topic"] for name, d in poll.desired.items()}
+    return {name: d.settings.topic for name, d in poll.desired.items()}
 
 
 def poll_until_loaded(source: ConfigSource, ready: Ready, path: Path) -> Poll:

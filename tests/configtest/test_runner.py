@@ -87,7 +87,9 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def orders(**changes: Any) -> SinkDefinition:
-    return SinkDefinition("orders", {**ORDERS, **changes}, source_file="sinks.d/orders.yaml")
+    return SinkDefinition.from_canonical(
+        "orders", {**ORDERS, **changes}, source_file="sinks.d/orders.yaml"
+    )
 
 
 def lines(root: Path, definitions: list[SinkDefinition]) -> tuple[list[str], int, int]:

@@ -19,7 +19,7 @@ from engine.specification.model import SinkDefinition
 def main() -> int:
     spec = json.loads(sys.argv[1])
     worker = SinkWorker(
-        SinkDefinition(name=spec["name"], settings=spec["settings"]),
+        SinkDefinition.from_canonical(spec["name"], spec["settings"]),
         Connections(kurrentdb_url=spec["url"]),
     )
     done = threading.Event()

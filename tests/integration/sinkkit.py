@@ -34,7 +34,7 @@ def definition(name: str, topic: str, bootstrap: str, **settings: Any) -> SinkDe
         "subscription:filter:expression": f"{name}-",
     }
     canonical.update(settings)
-    return SinkDefinition(name=name, settings=canonical)
+    return SinkDefinition.from_canonical(name, canonical)
 
 
 def unique_name(prefix: str = "sink") -> str:

@@ -249,7 +249,7 @@ def test_sink_process_killed_and_restarted(kafka_broker, kurrentdb_process, topi
         **KEYED,
         **{"autocommit:recordsThreshold": threshold, "autocommit:interval": 600_000},
     )
-    spec = {"name": name, "settings": sink.plain_settings(), "url": kurrentdb_process.url}
+    spec = {"name": name, "settings": sink.plain_canonical(), "url": kurrentdb_process.url}
     appender = Appender(kurrentdb_process.client(), name, count, rate=400)
     first = _start_sink_process(spec)
     appender.start()

@@ -26,7 +26,7 @@ class Journal:
 
     def add(self, action: str, definition: SinkDefinition) -> None:
         with self.lock:
-            self.events.append((action, definition.name, str(definition.settings["topic"])))
+            self.events.append((action, definition.name, definition.settings.topic))
 
     def actions(self, name: str | None = None) -> list[tuple[str, str]]:
         return [(a, t) for a, n, t in self.events if name is None or n == name]
@@ -50,7 +50,7 @@ class FakeWorker:
 
     @property
     def topic(self) -> str:
-        return str(self.definition.settings["topic"])
+        return self.definition.settings.topic
 
     def _set(self, state: SinkState) -> None:
         with self.changed:

@@ -16,9 +16,9 @@ SECRET = "hunter2-very-secret"
 
 
 def definition() -> SinkDefinition:
-    return SinkDefinition(
-        name="orders",
-        settings={
+    return SinkDefinition.from_canonical(
+        "orders",
+        {
             "topic": "orders",
             "bootstrapServers": "127.0.0.1:9092",
             "authentication:securityProtocol": "SaslPlaintext",

@@ -53,7 +53,7 @@ def test_counts_histogram_checkpoint_and_state() -> None:
 
 def test_reload_counters_and_dedicated_registry() -> None:
     m = EngineMetrics()
-    a = SinkDefinition(name="a", settings={"topic": "x"})
+    a = SinkDefinition.from_canonical("a", {"topic": "x"})
     applied = ReloadResult(at=0, plan=Plan(added=(a,)), outcome=ReloadOutcome.APPLIED)
     partial = ReloadResult(
         at=0,

@@ -8,7 +8,7 @@ from engine.supervisor.plan import plan
 
 def sink(name: str, topic: str = "t", **extra: object) -> SinkDefinition:
     settings = {"instanceTypeName": "kafka-sink", "topic": topic, **extra}
-    return SinkDefinition(name=name, settings=settings, source_file=f"sinks.d/{name}.yaml")
+    return SinkDefinition.from_canonical(name, settings, source_file=f"sinks.d/{name}.yaml")
 
 
 def test_sorts_every_name_into_one_bucket() -> None:
@@ -17,7 +17,7 @@ def test_sorts_every_name_into_one_bucket() -> None:
     p = plan(current, desired)
     assert [d.name for d in p.added] == ["d"]
     assert [d.name for d in p.removed] == ["a"]
-    assert [(c.name, c.old.settings["topic"], c.new.settings["topic"]) for c in p.changed] == [
+    assert [(c.name, c.old.settings.topic, c.new.settings.topic) for c in p.changed] == [
         ("c", "t", "other")
     ]
     assert [d.name for d in p.unchanged] == ["b"]
@@ -27,9 +27,9 @@ def test_sorts_every_name_into_one_bucket() -> None:
 
 def test_formatting_and_location_changes_are_not_changes() -> None:
     old = sink("a")
-    moved = SinkDefinition(
-        name="a",
-        settings={"topic": "t", "instanceTypeName": "kafka-sink"},  # other key order
+    moved = SinkDefinition.from_canonical(
+        "a",
+        {"topic": "t", "instanceTypeName": "kafka-sink"},  # other key order
         source_file="sinks.d/elsewhere.yaml",
         explicit=frozenset({"topic"}),
         description="now with a description",
@@ -45,7 +45,7 @@ def test_nested_setting_and_enabled_flag_are_changes() -> None:
     headers_a = sink("a", defaultHeaders={"x": "1"})
     headers_b = sink("a", defaultHeaders={"x": "2"})
     assert [c.name for c in plan({"a": headers_a}, {"a": headers_b}).changed] == ["a"]
-    disabled = SinkDefinition(name="a", settings=dict(headers_a.settings), enabled=False)
+    disabled = SinkDefinition.from_canonical("a", headers_a.canonical, enabled=False)
     assert [c.name for c in plan({"a": headers_a}, {"a": disabled}).changed] == ["a"]
 
 

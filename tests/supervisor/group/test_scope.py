@@ -23,7 +23,7 @@ class FakeMembership:
 
 
 def definition(name: str, enabled: bool = True) -> SinkDefinition:
-    return SinkDefinition(name=name, settings={"topic": name}, enabled=enabled)
+    return SinkDefinition.from_canonical(name, {"topic": name}, enabled=enabled)
 
 
 def make() -> tuple[OwnedScope, FakeMembership, list[set[str]]]:
