@@ -178,14 +178,19 @@ def test_two_standalone_engines_on_one_sink_stop_the_second_with_a_plain_error(
     assert writer.done.wait(60)
 
     sink = fleet.sinks[0]
+
+    def state(member: GroupEngine) -> str | None:
+        answer = member.get(f"/sinks/{sink}")  # None until its status server is up
+        return None if answer is None else str(answer["state"])
+
     deadline = time.monotonic() + 30
-    states: list[str] = []
+    states: list[str | None] = []
     while time.monotonic() < deadline:
-        states = [m.get(f"/sinks/{sink}")["state"] for m in (first, second)]
+        states = [state(m) for m in (first, second)]
         if "FAILED" in states:
             break
         time.sleep(0.2)
-    assert sorted(states) == ["FAILED", "RUNNING"]
+    assert sorted(str(s) for s in states) == ["FAILED", "RUNNING"]
     loser = (first, second)[states.index("FAILED")]
     error = loser.get(f"/sinks/{sink}")["last_error"]
     assert error.startswith(f"another engine is writing the checkpoints of sink {sink}")
