@@ -189,14 +189,24 @@ def compile_query(expression: str) -> jsonpath_rfc9535.JSONPathQuery:
         ) from exc
 
 
+class TooDeep(Exception):
+    """The event's data is nested deeper than the interpreter can walk: a fault of that
+    event (``errors:tolerance`` decides), never of the sink."""
+
+
 def parse_value(record: Record) -> Any:
-    """The event data as JSON, or ``_NOT_JSON`` when it is not a JSON event or does not parse."""
+    """The event data as JSON, or ``_NOT_JSON`` when it is not a JSON event or does not parse.
+
+    ``TooDeep`` when it nests too deeply to be read here.
+    """
     if not record.is_json:
         return _NOT_JSON
     if not record.value:
         return None
     try:
         return json.loads(record.value)
+    except RecursionError:
+        raise TooDeep("the event's data is nested too deeply to be read") from None
     except ValueError:  # includes UnicodeDecodeError
         return _NOT_JSON
 
@@ -291,7 +301,14 @@ class JsonPathFilter:
                 pass  # keep the query as written
 
     def matches(self, document: dict[str, Any]) -> bool:
-        """``RegexTimeout`` when a ``match()``/``search()`` in the query runs out of time."""
+        """``RegexTimeout`` when a ``match()``/``search()`` in the query runs out of time,
+        ``TooDeep`` when the query descends deeper into the event than can be walked."""
         target = {_WRAP: document} if self._wrapped else document
-        # finditer stops at the first node: no need to build the whole node list.
-        return next(iter(self._query.finditer(target)), None) is not None
+        try:
+            # finditer stops at the first node: no need to build the whole node list.
+            return next(iter(self._query.finditer(target)), None) is not None
+        except (RecursionError, jsonpath_rfc9535.JSONPathError) as exc:
+            # 1.x runs out of Python's stack; 2.x stops at its own depth limit.
+            raise TooDeep(
+                f"the JSONPath filter went too deep into the event's data ({type(exc).__name__})"
+            ) from None

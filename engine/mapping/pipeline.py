@@ -27,7 +27,13 @@ from collections.abc import Sequence
 
 from engine.mapping.filters import ServerFilter, SubscriptionPlan, plan_subscription
 from engine.mapping.headers import HeaderBuilder, metadata_headers
-from engine.mapping.jsonpath import JsonPathFilter, is_json_value, parse_value, record_document
+from engine.mapping.jsonpath import (
+    JsonPathFilter,
+    TooDeep,
+    is_json_value,
+    parse_value,
+    record_document,
+)
 from engine.mapping.partition_key import KeyExtractor
 from engine.sandbox.regexes import RegexTimeout
 from engine.sandbox.transformer import Transformed, Transformer, TransformFailed
@@ -90,11 +96,14 @@ class Mapper:
             return False
         if self._jsonpath is None:
             return True
-        value = parse_value(record)
-        if not is_json_value(value):
-            return False
-        headers = metadata_headers(record.metadata)
-        return self._jsonpath.matches(record_document(record, value, headers))
+        try:
+            value = parse_value(record)
+            if not is_json_value(value):
+                return False
+            headers = metadata_headers(record.metadata)
+            return self._jsonpath.matches(record_document(record, value, headers))
+        except TooDeep as exc:
+            raise self._failed(record, str(exc)) from exc
 
     def __call__(self, record: Record) -> Message | None:
         if not self._needs_document:
@@ -151,9 +160,13 @@ class Mapper:
     def _map_documents(self, records: Sequence[Record], out: list[Message | None]) -> None:
         pending: list[tuple[int, Record, dict[str, str]]] = []
         documents = []
-        timed_out: tuple[int, TransformError] | None = None
+        failed_at: tuple[int, TransformError] | None = None
         for index, record in enumerate(records):
-            value = parse_value(record)
+            try:
+                value = parse_value(record)
+            except TooDeep as exc:
+                failed_at = (index, self._failed(record, str(exc)))
+                break
             if not is_json_value(value):
                 # Non-JSON events never match a JSONPath filter and are not transformed.
                 if self._jsonpath is None:
@@ -165,8 +178,9 @@ class Mapper:
                 try:
                     if not self._jsonpath.matches(document):
                         continue
-                except RegexTimeout as exc:  # a match()/search() of the filter ran too long
-                    timed_out = (index, self._failed(record, str(exc)))
+                # a match()/search() of the filter ran too long, or it went too deep
+                except (RegexTimeout, TooDeep) as exc:
+                    failed_at = (index, self._failed(record, str(exc)))
                     break
             if self._transformer is None:
                 out[index] = self._message(record, headers, record.value)
@@ -174,11 +188,11 @@ class Mapper:
             pending.append((index, record, headers))
             documents.append(document)
         if self._transformer is not None and documents:
-            # The events before a filter timeout are mapped in full first, so the
+            # The events before the one that failed are mapped in full first, so the
             # error's ``completed`` holds their messages.
             self._transform(out, pending, documents)
-        if timed_out is not None:
-            index, error = timed_out
+        if failed_at is not None:
+            index, error = failed_at
             error.completed = tuple(out[:index])
             raise error
 

@@ -126,7 +126,11 @@ class Transformer:
             raise PermanentError("the transformer is closed")
         limit = CALL_LIMIT_S + PER_RECORD_LIMIT_S * len(documents)
         try:
-            raw = self._js.call("__sinksTransformMany", json.dumps(documents), timeout_sec=limit)
+            payload = json.dumps(documents)
+        except RecursionError:
+            return self._up_to_too_deep(documents)
+        try:
+            raw = self._js.call("__sinksTransformMany", payload, timeout_sec=limit)
         except JSTimeoutException as exc:
             # Wait for V8 to finish stopping the call, so its late reply is not sent to a
             # closed isolate: a trivial call queues behind it.
@@ -137,13 +141,28 @@ class Transformer:
             raise TransformFailed(0, "transform ran out of memory (256 MiB)", []) from exc
         except JSEvalException as exc:
             raise TransformFailed(0, f"transform failed: {_first_line(exc)}", []) from exc
-        reply = json.loads(raw)
+        try:
+            reply = json.loads(raw)
+        except RecursionError:
+            raise TransformFailed(0, "transform returned data nested too deeply", []) from None
         done = [_result(i, doc) for i, doc in enumerate(reply["done"])]
         if "failed" in reply:
             raise TransformFailed(
                 int(reply["failed"]), f"transform threw: {_first_line(reply['error'])}", done
             )
         return done
+
+    def _up_to_too_deep(self, documents: Sequence[dict[str, Any]]) -> list[Transformed]:
+        """The records before the first one nested too deeply to pass to V8, then
+        ``TransformFailed`` naming it."""
+        for index, document in enumerate(documents):
+            try:
+                json.dumps(document)
+            except RecursionError:
+                done = self.transform_many(documents[:index])
+                reason = "the event's data is nested too deeply to pass to the transformer"
+                raise TransformFailed(index, reason, done) from None
+        raise TransformFailed(0, "the batch is nested too deeply to pass to the transformer", [])
 
 
 def source_problem(encoded_function: str) -> str | None:
