@@ -13,24 +13,40 @@ exactly once (either)  ``TransactionalPipeline``   ``__sinks-engine.checkpoints`
 =====================  ==========================  ==================================
 
 The transactional id is ``sinks-engine.<group or engine id>.<sink>``, so a restarted
-or moved sink fences its previous run.
+or moved sink fences its previous run. The worker sees either pipeline only as a
+``Delivery`` (``engine.runtime.delivery_api``): this table is the one place that
+knows which sinks have transactions.
+
+``Adapters`` are the outside world a sink is given: how to open its KurrentDB client
+and how to make its Kafka producer (the real ones, or fakes in unit tests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from engine.adapters.kafka import SINK_CLIENT_PREFIX
+from engine.adapters.kafka import SINK_CLIENT_PREFIX, KafkaProducer
 from engine.adapters.kurrentdb import KurrentClient
 from engine.runtime.checkpoints import CheckpointStore, Store
 from engine.runtime.delivery import DeliveryPipeline
+from engine.runtime.delivery_api import Delivery, ProducerFactory
 from engine.runtime.errors_policy import PoisonPolicy
 from engine.runtime.exactly_once import KafkaCheckpointStore, checkpoint_record
 from engine.runtime.transactional import TransactionalPipeline
 from engine.runtime.transactions import transactional_id
 from engine.runtime.worker_api import Connections
 from engine.specification.settings import SinkSettings
+
+
+class Adapters(NamedTuple):
+    """How a sink reaches KurrentDB (a client for a URL) and Kafka (a producer)."""
+
+    kurrentdb: Callable[[str], KurrentClient]
+    producer: ProducerFactory
+
+
+REAL_ADAPTERS = Adapters(KurrentClient, KafkaProducer)
 
 
 def delivery_for(
@@ -43,7 +59,8 @@ def delivery_for(
     producer_extra: Mapping[str, Any],
     poison: PoisonPolicy,
     should_stop: Callable[[], bool],
-) -> tuple[DeliveryPipeline, Store]:
+    new_producer: ProducerFactory = KafkaProducer,
+) -> tuple[Delivery, Store]:
     """The pipeline and the checkpoint store of sink ``name`` (see the module table)."""
     client_id = SINK_CLIENT_PREFIX + name
     prefix = connections.transactional_prefix
@@ -56,6 +73,7 @@ def delivery_for(
             capacity=capacity,
             producer_extra=producer_extra,
             poison=poison,
+            new_producer=new_producer,
         )
         return pipeline, CheckpointStore(client, name)
     transactional = TransactionalPipeline(
@@ -67,6 +85,7 @@ def delivery_for(
         poison=poison,
         checkpoint_record=checkpoint_record(name) if settings.exactly_once else None,
         should_stop=should_stop,
+        new_producer=new_producer,
     )
     if settings.exactly_once:
         return transactional, KafkaCheckpointStore(settings, client, name, transactional.fence)

@@ -1,6 +1,8 @@
-"""The hot path from a mapped message to a broker-confirmed position.
+"""The hot path from a mapped message to a broker-confirmed position (at least once).
 
-``DeliveryPipeline`` owns one producer and one ``DeliveryTracker``. It guarantees:
+``DeliveryPipeline`` owns one producer and one ``DeliveryTracker``; it is the
+``Delivery`` (``engine.runtime.delivery_api``) of a sink without transactions, and
+the base of ``engine.runtime.transactional``. It guarantees:
 
 * messages are produced in read order and the checkpointable position
   (``confirmed``) only covers broker-confirmed messages;
@@ -16,8 +18,9 @@
   whole batch it travelled in (the messages behind it wait in the window); refused
   alone, it is poison: the sink fails at it, unless the sink's ``PoisonPolicy``
   (``errors:tolerance``) takes it: then the window is sent again at once with that
-  message skipped or dead-lettered (with transactions: the transaction is aborted and
-  sent again the same way; see ``engine.runtime.transactional``).
+  message skipped or dead-lettered;
+* a confirmed delivery is durable: ``confirmed`` is what a checkpoint may hold, and
+  there is nothing to commit (``commit_due`` and ``make_durable`` do nothing).
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine.adapters.kafka import Fenced, KafkaProducer, Refused
+from engine.runtime.delivery_api import ProducerFactory, Rewind
 from engine.runtime.tracker import DeliveryTracker, Failure, Position
-from engine.runtime.transactions import Entry, TransactionLog
+from engine.runtime.transactions import Entry
 from engine.specification.constants import IN_FLIGHT_CAPACITY
 from engine.specification.errors import EngineError, PermanentError, TemporaryError
 from engine.specification.model import Message
@@ -59,18 +63,16 @@ class DeliveryPipeline:
         capacity: int = IN_FLIGHT_CAPACITY,
         producer_extra: Mapping[str, Any] | None = None,
         poison: PoisonPolicy | None = None,
-        transactions: TransactionLog | None = None,
+        new_producer: ProducerFactory = KafkaProducer,
     ) -> None:
         self.settings = settings
         self.poison = poison
         self._client_id = client_id
         self._capacity = capacity
         self._extra = dict(producer_extra or {})
-        # Given by ``TransactionalPipeline`` (cluster mode, exactly once).
-        self.txn: TransactionLog | None = transactions
-        self._txn_failure: Failure | None = None
+        self._make_producer = new_producer  # the adapter seam (a fake in unit tests)
         self._alone: int | None = None  # position of a refused message sent on its own
-        self._counts = (0, 0)  # delivered and retired by trackers replaced after an abort
+        self._counts = (0, 0)  # delivered and retired by trackers replaced (by a subclass)
         self.tracker = DeliveryTracker(capacity)
         self.producer = self._new_producer()
         self._since_poll = 0
@@ -85,7 +87,7 @@ class DeliveryPipeline:
         self.failing = False
 
     def _new_producer(self) -> KafkaProducer:
-        return KafkaProducer(
+        return self._make_producer(
             self.settings,
             self.tracker.confirm,
             self._on_error,
@@ -108,8 +110,6 @@ class DeliveryPipeline:
 
     @property
     def failure(self) -> Failure | None:
-        if self._txn_failure is not None:
-            return self._txn_failure
         failure = self.tracker.failure
         if failure is not None:
             return failure
@@ -145,9 +145,7 @@ class DeliveryPipeline:
 
     @property
     def confirmed(self) -> Position | None:
-        """What may be checkpointed: confirmed, and with transactions also committed."""
-        if self.txn is not None:
-            return self.txn.committed
+        """What may be checkpointed: the broker confirmed it (a query: changes nothing)."""
         return self.tracker.confirmed
 
     def send(self, message: Message, position: int, revision: int | None = None) -> None:
@@ -155,11 +153,8 @@ class DeliveryPipeline:
         if tracker.full:
             while tracker.full and tracker.failure is None:
                 self.poll(0.05)
-        txn = self.txn
-        if txn is not None:
-            if not txn.open:
-                self._begin(txn)
-            txn.note(message, position, revision)
+                self.commit_due()  # as the worker loop does after each poll
+        self._entering(message, position, revision)
         seq = tracker.begin(message, position, revision)
         alone = position == self._alone
         if alone:
@@ -185,35 +180,32 @@ class DeliveryPipeline:
 
     def skip(self, position: int, revision: int | None = None) -> None:
         """A record (or server marker) that needs no message."""
-        if self.txn is not None:
-            self.txn.note(None, position, revision)
+        self._entering(None, position, revision)
         self.tracker.begin(None, position, revision)
 
-    # -- transactions: overridden by ``TransactionalPipeline`` ------------------------
+    def _entering(self, message: Message | None, position: int, revision: int | None) -> None:
+        """A record enters the window (produced or not); a subclass keeps its own account."""
 
-    def _begin(self, txn: TransactionLog) -> None:
-        raise NotImplementedError("transactions need a TransactionalPipeline")
+    # -- at least once: a confirmed delivery is durable, nothing to commit ------------
 
-    def checkpointable(self, *, final: bool) -> Position | None:
-        """What a checkpoint may hold now."""
-        return self.tracker.confirmed
+    def commit_due(self) -> None:
+        """Nothing is ever due: the broker's confirmation was the commit."""
 
-    def commit_transaction(self) -> None:
-        """Without transactions there is nothing to commit."""
+    def make_durable(self, *, final: bool) -> None:
+        """Nothing to do: ``confirmed`` is durable already."""
 
     def idle_commit_in(self) -> float | None:
-        """Seconds until the open transaction should commit because the sink is idle
-        (None: no such transaction; see ``TransactionalPipeline``)."""
-        return None
+        return None  # nothing waits for the sink to be idle
 
     def resumed_at(self, position: Position | None) -> None:
-        """The sink resumes after ``position`` (its stored checkpoint)."""
+        """Nothing to restore: the tracker starts empty."""
+
+    def abandon_uncommitted(self) -> Rewind:
+        return Rewind.NOTHING  # settled after the outage: what was read is delivered
 
     def poll(self, timeout: float = 0.0) -> None:
         self.producer.poll(timeout)
         self._purge_after_failure()
-        if self.txn is not None and self.txn.due():
-            self.commit_transaction()
 
     def settle(self, should_stop: Callable[[], bool], limit_s: float | None = None) -> bool:
         """Serve reports until none is outstanding; False if stopped or out of time."""
@@ -243,7 +235,8 @@ class DeliveryPipeline:
         self._purge_after_failure()
         if isinstance(failure.error, Fenced):
             raise failure.error  # another owner runs the sink now: stop, never retry
-        if isinstance(failure.error, Refused) and self._txn_failure is None:
+        # A refused message (the tracker's failure), not a refused commit (a subclass's).
+        if isinstance(failure.error, Refused) and failure is self.tracker.failure:
             if not self.settle(should_stop):
                 return False
             if self._alone != failure.position:
@@ -276,10 +269,7 @@ class DeliveryPipeline:
         return True
 
     def _resend(self, change: Callable[[list[Entry]], list[Entry]]) -> None:
-        """Send the window (or the aborted transaction) again in order, through ``change``."""
-        if self.txn is not None:
-            self._resend_transaction(self.txn, change)
-            return
+        """Send the window again in order, through ``change``, on a new producer."""
         old = self.producer
         self.producer = self._new_producer()
         old.close(0)
@@ -295,11 +285,6 @@ class DeliveryPipeline:
             else:
                 self.resent += 1
                 self.send(message, position, revision)
-
-    def _resend_transaction(
-        self, txn: TransactionLog, change: Callable[[list[Entry]], list[Entry]]
-    ) -> None:
-        raise NotImplementedError("transactions need a TransactionalPipeline")
 
     def note_progress(self) -> None:
         """Reset the retry count once the window moved past a recovered failure."""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from engine.runtime.worker_api import Cause, Incident, IncidentKind, WorkerListener
 
 if TYPE_CHECKING:
-    from engine.runtime.delivery import DeliveryPipeline
+    from engine.runtime.delivery_api import Delivery
 
 # Error texts start with the component that raised them ("kafka: ...", "kurrentdb: ...").
 _PREFIXES = {"kafka:": Cause.KAFKA, "kurrentdb:": Cause.KURRENTDB, "checkpoint": Cause.CHECKPOINT}
@@ -107,7 +107,7 @@ class SinkHealth:
         if not self.lost:
             self.last_error = None  # its time stays in last_error_at and in the metrics
 
-    def watch_kafka(self, pipeline: DeliveryPipeline, position: int | None) -> None:
+    def watch_kafka(self, pipeline: Delivery, position: int | None) -> None:
         """Per pump round: a client-level broker error loses Kafka; a confirmation regains it."""
         error = pipeline.last_client_error
         if error is not None:

@@ -1,12 +1,18 @@
 """The delivery pipeline with Kafka transactions (cluster mode and exactly once).
 
 ``TransactionalPipeline`` is a ``DeliveryPipeline`` whose producer has a
-``transactional.id`` naming the sink (``engine.runtime.transactions``). It guarantees:
+``transactional.id`` naming the sink (``engine.runtime.transactions``); the assembly
+chooses it (``engine.runtime.assembly``). It guarantees:
 
 * registering the id (``fence``, done before anything is sent) fences every older
   producer of the sink and ends its open transaction: a zombie's messages after
   that point are refused by the broker, and it learns it is ``Fenced``;
-* ``confirmed`` (what a checkpoint may hold) only covers committed transactions;
+* ``confirmed`` (what a checkpoint may hold) only covers committed transactions, and
+  asking commits nothing: commits happen in ``commit_due`` (a transaction older than
+  its age limit) and ``make_durable`` (right before a checkpoint), nowhere else;
+* a message the broker refused and a transaction that failed to commit are handled
+  as the base class says, except that the transaction is aborted and sent again
+  from its first record (without the refused message, if the poison policy took it);
 * with a ``checkpoint_record`` (``delivery:guarantee: exactlyOnce``), every commit
   carries one more record, the sink's checkpoint at the last record of the
   transaction, so the messages and the position they reach commit together or not
@@ -19,7 +25,9 @@
 * with a checkpoint record, an open transaction also commits once the sink is idle
   (nothing left to read) and the transaction is at least ``IDLE_COMMIT_AGE_S`` old;
 * ``abandon`` drops the open transaction (aborted) so the caller can read again
-  from ``confirmed``: what is not committed is never counted as delivered.
+  from ``confirmed`` (exactly once: from the stored checkpoint, since a commit that
+  timed out may still have happened): what is not committed is never counted as
+  delivered.
 """
 
 from __future__ import annotations
@@ -29,9 +37,9 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.adapters.kafka import Fenced, Refused, TransactionAborted
-from engine.runtime.checkpoints import StartPoint
+from engine.adapters.kafka import Fenced, KafkaProducer, Refused, TransactionAborted
 from engine.runtime.delivery import DeliveryPipeline
+from engine.runtime.delivery_api import ProducerFactory, Rewind
 from engine.runtime.tracker import DeliveryTracker, Failure, Position
 from engine.runtime.transactions import (
     DEFAULT_MAX_AGE_S,
@@ -41,6 +49,7 @@ from engine.runtime.transactions import (
 )
 from engine.specification.constants import IN_FLIGHT_CAPACITY
 from engine.specification.errors import EngineError, TemporaryError
+from engine.specification.model import Message
 from engine.specification.settings import SinkSettings
 
 if TYPE_CHECKING:
@@ -71,20 +80,22 @@ class TransactionalPipeline(DeliveryPipeline):
         checkpoint_record: CheckpointRecord | None = None,
         max_age_s: float = DEFAULT_MAX_AGE_S,
         should_stop: Callable[[], bool] = _never,
+        new_producer: ProducerFactory = KafkaProducer,
     ) -> None:
         extra = dict(producer_extra or {}) | transactional_config(transactional_id)
         self.transactional_id = transactional_id
         self._checkpoint_record = checkpoint_record
         self._should_stop = should_stop
         # Exactly once: transactions end with checkpoints (the commit policy), not by age.
-        age = math.inf if checkpoint_record is not None else max_age_s
+        self.log = TransactionLog(math.inf if checkpoint_record is not None else max_age_s)
+        self._txn_failure: Failure | None = None  # a commit that failed, before recover
         super().__init__(
             settings,
             client_id=client_id,
             capacity=capacity,
             producer_extra=extra,
             poison=poison,
-            transactions=TransactionLog(age),
+            new_producer=new_producer,
         )
 
     @property
@@ -92,9 +103,23 @@ class TransactionalPipeline(DeliveryPipeline):
         return self._checkpoint_record is not None
 
     @property
-    def log(self) -> TransactionLog:
-        assert self.txn is not None
-        return self.txn
+    def failure(self) -> Failure | None:
+        if self._txn_failure is not None:
+            return self._txn_failure
+        return super().failure
+
+    @property
+    def confirmed(self) -> Position | None:
+        """The last committed position (a query: commits nothing)."""
+        return self.log.committed
+
+    def _entering(self, message: Message | None, position: int, revision: int | None) -> None:
+        # A record without a message needs no transaction of its own; it commits with
+        # the next one (or, exactly once, with a checkpoint record alone).
+        log = self.log
+        if message is not None and not log.open:
+            self._begin(log)
+        log.note(message, position, revision)
 
     def idle_commit_in(self) -> float | None:
         # Exactly once: an open transaction commits as soon as the sink has nothing more
@@ -110,11 +135,6 @@ class TransactionalPipeline(DeliveryPipeline):
         if self.exactly_once:
             self.log.committed = position  # committed with the messages before it
 
-    def restart_point(self, start: StartPoint) -> StartPoint:
-        """Where to read again after ``abandon``: after the last commit, else ``start``."""
-        committed = self.confirmed
-        return start if committed is None else StartPoint(committed)
-
     def fence(self) -> None:
         """Register the transactional id (fences older producers) if not done yet."""
         txn = self.log
@@ -127,8 +147,8 @@ class TransactionalPipeline(DeliveryPipeline):
         self.producer.begin_transaction()
         txn.began()
 
-    def checkpointable(self, *, final: bool) -> Position | None:
-        """Commit the open transaction, then say what a checkpoint may hold.
+    def make_durable(self, *, final: bool) -> None:
+        """Commit the open transaction (exactly once: with its checkpoint record).
 
         On a final commit (the sink is ending anyway) a fenced or broken producer only
         means nothing more is committed.
@@ -140,10 +160,11 @@ class TransactionalPipeline(DeliveryPipeline):
             # the next owner's fence or the broker's timeout aborts it.
             if not final:
                 raise
-        return self.confirmed
 
-    def commit_transaction(self) -> None:
-        self._commit(tries=None)
+    def commit_due(self) -> None:
+        """Commit the open transaction once it is older than its age limit."""
+        if self.log.due():
+            self._commit(tries=None)
 
     def _commit(self, *, tries: int | None) -> None:
         """Commit the open transaction, if any (``tries`` None: until the outcome is known).
@@ -197,17 +218,21 @@ class TransactionalPipeline(DeliveryPipeline):
         if refused is None or not isinstance(refused.error, Refused):
             self._txn_failure = Failure(txn.first, exc)  # else the refusal is the failure
 
-    def _resend_transaction(
-        self, txn: TransactionLog, change: Callable[[list[Entry]], list[Entry]]
-    ) -> None:
+    def _resend(self, change: Callable[[list[Entry]], list[Entry]]) -> None:
         """Abort the failed transaction and send all of it again, in read order."""
-        entries = self._replace_producer(txn)
+        entries = self._replace_producer(self.log)
         self._send_all(change(entries))
 
     def abandon(self) -> None:
         """Abort the open transaction and forget it: the caller reads it again."""
         if self.log.open or self.tracker.in_flight:
             self._replace_producer(self.log)
+
+    def abandon_uncommitted(self) -> Rewind:
+        self.abandon()
+        # Exactly once: a commit that timed out may still have happened; the stored
+        # checkpoint (read once fenced) says where the last commit ended.
+        return Rewind.TO_CHECKPOINT if self.exactly_once else Rewind.TO_COMMIT
 
     def _replace_producer(self, txn: TransactionLog) -> list[Entry]:
         with contextlib.suppress(EngineError):

@@ -32,14 +32,14 @@ from typing import Any, TypeVar
 
 from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker
 from engine.mapping.pipeline import Mapper
-from engine.runtime.assembly import delivery_for
-from engine.runtime.checkpoints import CommitPolicy, Committer, StartPoint, start_point
-from engine.runtime.delivery import DeliveryPipeline
+from engine.runtime.assembly import REAL_ADAPTERS, Adapters, delivery_for
+from engine.runtime.checkpoints import CommitPolicy, Committer, StartPoint
+from engine.runtime.delivery_api import Delivery
 from engine.runtime.errors_policy import BatchSender, PoisonPolicy
 from engine.runtime.health import SinkHealth, cause_of
 from engine.runtime.reader import END, SubscriptionReader
+from engine.runtime.resume import ReadStart
 from engine.runtime.tracker import Position
-from engine.runtime.transactional import TransactionalPipeline
 from engine.runtime.worker_api import (
     Cause,
     Connections,
@@ -75,9 +75,12 @@ class SinkWorker:
         *,
         capacity: int = IN_FLIGHT_CAPACITY,
         producer_overrides: Mapping[str, Any] | None = None,
+        adapters: Adapters = REAL_ADAPTERS,
     ) -> None:
         """``capacity`` bounds records in flight; ``producer_overrides``: librdkafka keys
-        laid over the settings' mapping (engine tuning such as ``message.timeout.ms``)."""
+        laid over the settings' mapping (engine tuning such as ``message.timeout.ms``);
+        ``adapters``: how to reach KurrentDB and Kafka."""
+        self._adapters = adapters
         self.definition = definition
         self._producer_overrides = dict(producer_overrides or {})
         self.name = definition.name
@@ -91,7 +94,7 @@ class SinkWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._reader: SubscriptionReader | None = None
-        self._pipeline: DeliveryPipeline | None = None
+        self._pipeline: Delivery | None = None
         self._committer: Committer | None = None
         self.read = 0
         self._reporter = Reporter(self.name, self._listener)
@@ -100,7 +103,6 @@ class SinkWorker:
         self._retired = 0
         self._live = False  # the current subscription reported caught-up
         self._idle = False  # the worker's last look at the reader found nothing
-        self._start = StartPoint(None)  # where this run began reading (set on resume)
 
     def start(self) -> None:
         settings = self.definition.settings
@@ -108,7 +110,7 @@ class SinkWorker:
         self._mapper = Mapper(self.name, settings)
         self._plan = self._mapper.plan
         poison = PoisonPolicy(settings, self.name, self._health.incident)  # errors:tolerance
-        self._client = KurrentClient(self._connections.kurrentdb_url)  # checks the URL only
+        self._client = self._adapters.kurrentdb(self._connections.kurrentdb_url)  # URL check
         self._pipeline, store = delivery_for(
             self.name,
             settings,
@@ -118,6 +120,7 @@ class SinkWorker:
             producer_extra=self._producer_overrides,
             poison=poison,
             should_stop=self._stop.is_set,
+            new_producer=self._adapters.producer,
         )
         stream_sink = self._plan.stream_name is not None
         self._sender = BatchSender(self._mapper, self._pipeline, stream_sink, poison)
@@ -183,10 +186,14 @@ class SinkWorker:
 
     # -- the worker thread ---------------------------------------------------
     def _run(self) -> None:
-        assert self._pipeline is not None
+        assert self._pipeline is not None and self._committer is not None
         client = self._client
+        stream = self._plan.stream_name
+        starts = ReadStart(
+            self._committer, self._pipeline, self._initial_position, stream, self._retrying
+        )
         try:
-            self._resume_from(client)
+            self._resume_from(starts.first(client))
             attempt = 0
             while not self._stop.is_set():
                 began = time.monotonic()
@@ -201,7 +208,7 @@ class SinkWorker:
                     self._commit(final=True)
                     self._back_off(exc, attempt)
                     attempt += 1
-                    self._rewind_uncommitted(client)
+                    self._resume_from(starts.after_outage(client))
             raise _Stopped
         except _Stopped:
             self._finish()
@@ -214,33 +221,9 @@ class SinkWorker:
             client.close()
             self._mapper.close()  # a transformer holds a JavaScript engine and its thread
 
-    def _resume_from(self, client: KurrentClient, *, again: bool = False) -> None:
-        """Decide where reading starts: after the checkpoint, else the initial position
-        (``again``: where this run began, so a pinned "latest" stays where it was)."""
-        assert self._committer is not None and self._pipeline is not None
-        checkpoint = self._retrying(self._committer.store.load)
-        initial, stream = self._initial_position, self._plan.stream_name
-        start = (
-            self._start
-            if again and checkpoint is None
-            else self._retrying(lambda: start_point(client, checkpoint, initial, stream))
-        )
-        self._start = start
-        self._read_at, self._skip_until = start.after, start.skip_until
-        if checkpoint is not None:
-            self._committer.committed = checkpoint.position
-            self._pipeline.resumed_at(checkpoint.position)
-
-    def _rewind_uncommitted(self, client: KurrentClient) -> None:
-        """With transactions, what did not commit is read again (aborted first); exactly
-        once: after the checkpoint in Kafka, read again once fenced, since a commit that
-        timed out may still have happened."""
-        pipeline = self._pipeline
-        if isinstance(pipeline, TransactionalPipeline):
-            pipeline.abandon()
-            if pipeline.exactly_once:
-                return self._resume_from(client, again=True)
-            point = pipeline.restart_point(self._start)
+    def _resume_from(self, point: StartPoint | None) -> None:
+        """Read next strictly after ``point`` (None: on from where reading stopped)."""
+        if point is not None:
             self._read_at, self._skip_until = point.after, point.skip_until
 
     def _retrying(self, action: Callable[[], _T]) -> _T:
@@ -329,14 +312,15 @@ class SinkWorker:
                     reader.wait(_BUSY_WAIT_S, batch=_MAP_BATCH)
                 else:  # idle: any record ends the nap
                     reader.wait(min(_IDLE_WAIT_S, max(_BUSY_WAIT_S, self._policy.seconds_left())))
-            pipeline.poll(0)  # and commits a transaction that is due (cluster mode)
+            pipeline.poll(0)
+            pipeline.commit_due()  # a transaction past its age (group mode)
             pipeline.note_progress()
             self._health.watch_kafka(pipeline, self._position())
             self._report()
             if self._policy.due() or (handled == 0 and pipeline.idle_commit_in() == 0):
                 self._commit(final=False)
 
-    def _recover_delivery(self, pipeline: DeliveryPipeline) -> None:
+    def _recover_delivery(self, pipeline: Delivery) -> None:
         """A delivery failed: re-send the window (BACKOFF meanwhile) or fail the sink."""
         failure = pipeline.failure
         assert failure is not None
@@ -369,11 +353,11 @@ class SinkWorker:
         self._reporter.report(self.read, p.delivered, p.failed, p.take_latencies)
 
     def _commit(self, *, final: bool) -> None:
-        """Store the confirmed position if it moved (see ``Committer.commit``)."""
+        """Make progress durable, then store the confirmed position if it moved."""
         pipeline = self._pipeline
         assert pipeline is not None and self._committer is not None
-        position = pipeline.checkpointable(final=final)
-        problem = self._committer.commit(position, pipeline.in_flight, final=final)
+        pipeline.make_durable(final=final)
+        problem = self._committer.commit(pipeline.confirmed, pipeline.in_flight, final=final)
         if problem is not None:
             self._health.error(problem)
 

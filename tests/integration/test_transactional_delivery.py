@@ -44,6 +44,12 @@ def send(p: TransactionalPipeline, topic: str, numbers: range) -> None:
         p.send(message(topic, n), position=100 + n, revision=None)
 
 
+def durable(p: TransactionalPipeline, *, final: bool = False) -> Position | None:
+    """Commit what is open (the action), then ask what a checkpoint may hold (the query)."""
+    p.make_durable(final=final)
+    return p.confirmed
+
+
 def numbers(kafka: Any, topic: str, count: int, timeout: float = 10) -> list[int]:
     return [
         json.loads(r.value)["n"]
@@ -60,10 +66,11 @@ def test_a_commit_carries_the_checkpoint_with_its_messages(kafka_broker: Any, to
         p.fence()
         send(p, topic, range(10))
         p.poll(0.3)
+        p.commit_due()
         assert p.log.open  # exactly once: not committed by age
-        assert p.checkpointable(final=False) == Position(109, None)
+        assert durable(p) == Position(109, None)
         send(p, topic, range(10, 15))
-        assert p.checkpointable(final=False) == Position(114, None)
+        assert durable(p) == Position(114, None)
     finally:
         p.close(5)
     assert sorted(numbers(kafka_broker, topic, 15)) == list(range(15))
@@ -79,13 +86,13 @@ def test_an_abandoned_transaction_shows_nothing(kafka_broker: Any, topic: str) -
     p = pipeline(kafka_broker, topic, f"test-{uuid.uuid4().hex}", None)
     try:
         send(p, topic, range(5))
-        assert p.checkpointable(final=False) == Position(104, None)
+        assert durable(p) == Position(104, None)
         send(p, topic, range(5, 9))
         p.settle(lambda: False, limit_s=10)
         p.abandon()
         assert p.confirmed == Position(104, None)
         send(p, topic, range(9, 11))
-        assert p.checkpointable(final=False) == Position(110, None)
+        assert durable(p) == Position(110, None)
     finally:
         p.close(5)
     assert numbers(kafka_broker, topic, 11, timeout=5) == [0, 1, 2, 3, 4, 9, 10]
@@ -98,16 +105,16 @@ def test_a_second_producer_with_the_id_fences_the_first(kafka_broker: Any, topic
     new = pipeline(kafka_broker, topic, tid, None)
     try:
         send(old, topic, range(3))
-        assert old.checkpointable(final=False) == Position(102, None)
+        assert durable(old) == Position(102, None)
         send(old, topic, range(3, 6))  # open when the new one registers
         new.fence()
         with pytest.raises(Fenced, match="fenced"):
-            old.checkpointable(final=False)
+            old.make_durable(final=False)
             send(old, topic, range(6, 8))
-            old.checkpointable(final=False)
-        assert old.checkpointable(final=True) == Position(102, None)  # final: no raise
+            old.make_durable(final=False)
+        assert durable(old, final=True) == Position(102, None)  # final: no raise
         send(new, topic, range(100, 102))
-        assert new.checkpointable(final=False) == Position(201, None)
+        assert durable(new) == Position(201, None)
     finally:
         old.close(0)
         new.close(5)
