@@ -42,6 +42,7 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import generate_lorem_ipsum
 
+from engine.config.secretbook import SecretBook
 from engine.config.yamlmarks import read_sink_text
 
 MAX_SEQUENCE = 1_000_000
@@ -54,6 +55,35 @@ _FORMAT_WIDTHS = re.compile(r"\{[^{}]*?:[^{}]*?(\d+)")
 
 class TemplateProblem(jinja2.TemplateError):
     """A refusal raised from inside a template (outside root, missing secret, limits)."""
+
+
+class Secret(str):
+    """A secret's value in a template: written out, or joined with other text (``~``,
+    ``+``, ``join``), it stays whole for its book to find and mask. Changed, it would
+    be text no book knows, printed in clear: so filters (but those below), string
+    methods, indexes, slices, iteration and ``%`` / ``format`` refuse it with a
+    ``TemplateProblem``. ``tojson``, the usual way to quote a value in YAML, is allowed:
+    its escaped form joins the book too."""
+
+    book: SecretBook
+
+    def __new__(cls, value: str, book: SecretBook) -> Secret:
+        secret = super().__new__(cls, value)
+        secret.book = book
+        return secret
+
+    def __getitem__(self, index: Any) -> str:
+        _refuse_changed_secret("an index or a slice")
+        raise AssertionError  # not reached
+
+    def __iter__(self) -> Iterator[str]:
+        _refuse_changed_secret("a loop over its characters")
+        raise AssertionError  # not reached
+
+
+# Filters that give the secret back whole, its length, or (tojson) an escaped form that
+# joins the book: every other filter refuses a secret.
+SECRET_SAFE_FILTERS = frozenset({"string", "safe", "default", "d", "length", "count", "tojson"})
 
 
 class _Clock(threading.local):
@@ -162,7 +192,7 @@ class Sandbox(SandboxedEnvironment):
         super().__init__(**options)
         self._clock = _Clock()  # per thread: renders on other threads have their own
         self.globals["lipsum"] = self._lipsum
-        self.filters = {name: self._guarded(f) for name, f in self.filters.items()}
+        self.filters = {name: self._guarded(f, name) for name, f in self.filters.items()}
 
     # -- time ----------------------------------------------------------------------------
 
@@ -190,12 +220,19 @@ class Sandbox(SandboxedEnvironment):
             )
         return str(generate_lorem_ipsum(n, html, min, max))
 
-    def _guarded(self, function: Callable[..., Any]) -> Callable[..., Any]:
+    def _guarded(self, function: Callable[..., Any], filter_name: str) -> Callable[..., Any]:
         name = getattr(function, "__name__", "")
+        secret_safe = filter_name in SECRET_SAFE_FILTERS
 
         @wraps(function)  # keeps Jinja's pass_context/pass_environment marks
         def guarded(*args: Any, **kwargs: Any) -> Any:
             self.check_time()
+            if not secret_safe and _holds_secret((*args, *kwargs.values())):
+                _refuse_changed_secret(f"the '{filter_name}' filter")
+            if filter_name == "tojson" and args and isinstance(args[-1], Secret):
+                quoted = str(function(*args, **kwargs))
+                args[-1].book.add(quoted[1:-1])  # the escaped text between the quotes
+                return quoted
             if _too_large_number((*args, *kwargs.values())):
                 raise TemplateProblem("filter argument too large")
             values = [a for a in args if isinstance(a, str)]
@@ -224,6 +261,8 @@ class Sandbox(SandboxedEnvironment):
 
         @wraps(wrapped)
         def checked(*args: Any, **kwargs: Any) -> str:
+            if _holds_secret((*args, *kwargs.values())):
+                _refuse_changed_secret("'format()' (join it with '~' instead)")
             if _too_large_number((*args, *kwargs.values())):
                 raise TemplateProblem("string result too large")
             return wrapped(*args, **kwargs)
@@ -233,6 +272,13 @@ class Sandbox(SandboxedEnvironment):
     def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         self.check_time()
         owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):  # a string method: macros may take secrets as they are
+            method = getattr(__obj, "__name__", "")
+            changes_a_secret = isinstance(owner, Secret) or (
+                method != "join" and _holds_secret((*args, *kwargs.values()))
+            )
+            if changes_a_secret:
+                _refuse_changed_secret(f"'{method}()'")
         if isinstance(owner, str):
             # str.center(10**9) and friends allocate before the output cap can act.
             if _too_large_number((*args, *kwargs.values())):
@@ -253,6 +299,8 @@ class Sandbox(SandboxedEnvironment):
         if operator == "%":
             if isinstance(left, str):
                 _check_widths(_PRINTF_WIDTHS, left)
+                if _holds_secret(right if isinstance(right, tuple | list) else (right,)):
+                    _refuse_changed_secret("'%' formatting (join it with '~' instead)")
             return left % right
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
@@ -292,3 +340,14 @@ SANDBOX_OPTIONS: dict[str, Any] = {
     "lstrip_blocks": True,
 }
 _CODEGEN = Sandbox(**SANDBOX_OPTIONS)
+
+
+def _holds_secret(values: Iterable[Any]) -> bool:
+    return any(isinstance(v, Secret) for v in values)
+
+
+def _refuse_changed_secret(what: str) -> None:
+    raise TemplateProblem(
+        f"a secret cannot go through {what}: only its exact value is masked in every "
+        "output, so a changed form of it would be printed in clear"
+    )

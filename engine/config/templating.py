@@ -45,6 +45,7 @@ from engine.config.jinja_env import (
     SANDBOX_OPTIONS,
     RootedLoader,
     Sandbox,
+    Secret,
     TemplateProblem,
     compile_template,
 )
@@ -236,7 +237,7 @@ class TemplateContext:
         if value is None:
             return self._missing(f"secret '{name}' is not set (environment variable {name})")
         self.secrets.add(value)
-        return value
+        return Secret(value, self.secrets)
 
     def _secret_file(self, path: str) -> str:
         candidate = Path(str(path))
@@ -261,7 +262,7 @@ class TemplateContext:
         except (OSError, UnicodeDecodeError):
             raise TemplateProblem(f"secret file '{path}' is not readable UTF-8 text") from None
         self.secrets.add(value)
-        return value
+        return Secret(value, self.secrets)
 
     def _missing(self, message: str) -> str:
         if self.missing_secrets is MissingSecrets.ERROR:

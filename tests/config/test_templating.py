@@ -325,3 +325,63 @@ def test_a_values_file_that_is_a_fifo_is_an_error_that_says_so(tmp_path: Path) -
     os.mkfifo(root / "_values" / "dev.yaml")
     _, found, _ = render(root, "a: 1\n", env="dev")
     assert found == ["sinks.d/_values/dev.yaml: error: not a regular file"]
+
+
+CHANGED = (
+    "only its exact value is masked in every output, so a changed form of it would be "
+    "printed in clear"
+)
+
+
+@pytest.mark.parametrize(
+    ("expression", "what"),
+    [
+        ('secret("S") | upper', "the 'upper' filter"),
+        ('secret("S") | urlencode', "the 'urlencode' filter"),
+        ('secret("S") | replace("a", "b")', "the 'replace' filter"),
+        ('secret("S")[0:8]', "an index or a slice"),
+        ('secret("S")[0]', "an index or a slice"),
+        ('secret("S").lower()', "'lower()'"),
+        ('"%s" % secret("S")', "'%' formatting (join it with '~' instead)"),
+        ('"{}".format(secret("S"))', "'format()' (join it with '~' instead)"),
+        ('secret_file("pw") | trim', "the 'trim' filter"),
+    ],
+)
+def test_a_secret_cannot_be_changed_in_a_template(
+    tmp_path: Path, expression: str, what: str
+) -> None:
+    root = make_root(tmp_path, {"pw": "file-secret"})
+    _, found, _ = render(root, f"p: {{{{ {expression} }}}}\n", environ={"S": "Pa55word"})
+    assert found == [f"sinks.d/t.yaml.j2:1: error: a secret cannot go through {what}: {CHANGED}"]
+
+
+def test_a_loop_over_a_secret_is_refused(tmp_path: Path) -> None:
+    root = make_root(tmp_path, {})
+    source = 'p: {% for c in secret("S") %}{{ c }}{% endfor %}\n'
+    _, found, _ = render(root, source, environ={"S": "Pa55word"})
+    assert found == [
+        f"sinks.d/t.yaml.j2:1: error: a secret cannot go through a loop over its characters: "
+        f"{CHANGED}"
+    ]
+
+
+def test_a_secret_written_whole_joined_or_passed_to_a_macro_is_fine(tmp_path: Path) -> None:
+    root = make_root(tmp_path, {"_templates/m.j2": "{% macro auth(pw) %}{{ pw }}{% endmacro %}"})
+    source = (
+        '{% import "m.j2" as m %}a: {{ secret("S") }}\nb: "u:{{ "x" ~ secret("S") }}"\n'
+        'c: {{ m.auth(secret("S")) }}\nd: {{ [secret("S"), "t"] | join(",") }}\n'
+        'e: {{ secret("S") | length }}\n'
+    )
+    text, found, context = render(root, source, environ={"S": "Pa55word"})
+    assert found == []
+    assert text == 'a: Pa55word\nb: "u:xPa55word"\nc: Pa55word\nd: Pa55word,t\ne: 8\n'
+    assert context.secrets.mask_text(text) == 'a: ***\nb: "u:x***"\nc: ***\nd: ***,t\ne: 8\n'
+
+
+def test_tojson_of_a_secret_is_masked_in_its_escaped_form_too(tmp_path: Path) -> None:
+    root = make_root(tmp_path, {})
+    value = "q\"uo\\te'd ünï"
+    text, found, context = render(root, 'p: {{ secret("S") | tojson }}\n', environ={"S": value})
+    assert found == [] and text is not None
+    assert value not in text  # escaped by tojson
+    assert context.secrets.mask_text(text) == 'p: "***"\n'
