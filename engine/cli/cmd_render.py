@@ -119,16 +119,17 @@ def run(args: argparse.Namespace) -> int:
                     "settings": dict(sorted(settings.items())),
                 }
             )
+    if not reveal:  # masked as values, before any escaping: see SecretBook.mask_value
+        entries = result.secrets.mask_value(entries)
     if args.format in ("json", "kurrentdb"):
         body = entries if args.format == "kurrentdb" else {"env": env, "sinks": entries}
-        text = json.dumps(body, indent=2)
-        sys.stdout.write((text if reveal else result.secrets.mask_text(text)) + "\n")
+        sys.stdout.write(json.dumps(body, indent=2) + "\n")
         return ExitCode.OK
-    sys.stdout.write(result.secrets.mask_text(_yaml(entries, env)))
+    sys.stdout.write(_yaml(entries, result.secrets.mask_text(env or "")))
     return ExitCode.OK
 
 
-def _yaml(entries: list[dict[str, Any]], env: str | None) -> str:
+def _yaml(entries: list[dict[str, Any]], env: str) -> str:
     import yaml
 
     parts = [f"# rendered for environment: {env or '(none)'}\n"]

@@ -175,11 +175,11 @@ def _tap(args: argparse.Namespace, definition: Any, secrets: Any) -> int:
                 continue
             if message is None or not produced_by(message, definition.name):
                 continue
-            if args.format == "json":
-                text = json.dumps(as_json(message), ensure_ascii=False)
+            if args.format == "json":  # masked as values, before JSON escapes them
+                text = json.dumps(secrets.mask_value(as_json(message)), ensure_ascii=False)
             else:
-                text = "\n".join(as_text(message))
-            print(secrets.mask_text(text), flush=True)
+                text = secrets.mask_text("\n".join(as_text(message)))
+            print(text, flush=True)
             shown += 1
     except KeyboardInterrupt:
         pass

@@ -2,7 +2,8 @@
 
 Guarantees: once a value is in a ``SecretBook``, ``mask_text``, ``mask_value`` and
 ``mask_diagnostic`` replace every occurrence of it, also inside longer strings, by
-``***``; the longest secret is masked first so one containing another is hidden
+``***`` (``mask_value`` walks a structure before it is serialised, so escaping cannot
+hide a secret from it); the longest secret is masked first so one containing another is hidden
 whole. Empty strings are never secrets. A book may be filled and read from several
 threads at once (templates render in parallel).
 """
@@ -52,6 +53,8 @@ class SecretBook:
     def contains_secret(self, value: Any) -> bool:
         if isinstance(value, str):
             return any(secret in value for secret in self._values)
+        if isinstance(value, int | float):  # a number written from a secret ("0")
+            return str(value) in self._values
         if isinstance(value, Mapping):
             return any(self.contains_secret(v) for v in value.values())
         if isinstance(value, list | tuple):
@@ -59,8 +62,14 @@ class SecretBook:
         return False
 
     def mask_value(self, value: Any) -> Any:
+        """``value`` with every string masked, and every number whose text is a secret:
+        mask a structure before serialising it, never the serialised text (JSON escapes
+        quotes, backslashes and non-ASCII, so the text no longer holds the secret as
+        it is, while a short secret such as "0" would cut into the numbers)."""
         if isinstance(value, str):
             return self.mask_text(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return MASK if str(value) in self._values else value
         if isinstance(value, Mapping):
             return {k: self.mask_value(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
