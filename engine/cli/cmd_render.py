@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
                 }
             )
     if not reveal:  # masked as values, before any escaping: see SecretBook.mask_value
-        entries = result.secrets.mask_value(entries)
+        entries = result.secrets.mask_value(entries, numbers=True)
     if args.format in ("json", "kurrentdb"):
         body = entries if args.format == "kurrentdb" else {"env": env, "sinks": entries}
         sys.stdout.write(json.dumps(body, indent=2) + "\n")

@@ -61,19 +61,20 @@ class SecretBook:
             return any(self.contains_secret(v) for v in value)
         return False
 
-    def mask_value(self, value: Any) -> Any:
-        """``value`` with every string masked, and every number whose text is a secret:
-        mask a structure before serialising it, never the serialised text (JSON escapes
-        quotes, backslashes and non-ASCII, so the text no longer holds the secret as
-        it is, while a short secret such as "0" would cut into the numbers)."""
+    def mask_value(self, value: Any, *, numbers: bool = False) -> Any:
+        """``value`` with every string masked (and, with ``numbers``, every number whose
+        text is a secret: settings written from one). Mask a structure before
+        serialising it, never the serialised text: JSON escapes quotes, backslashes and
+        non-ASCII, so the text no longer holds the secret as it is, while a short
+        secret such as "0" would cut into the numbers."""
         if isinstance(value, str):
             return self.mask_text(value)
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if numbers and isinstance(value, int | float) and not isinstance(value, bool):
             return MASK if str(value) in self._values else value
         if isinstance(value, Mapping):
-            return {k: self.mask_value(v) for k, v in value.items()}
+            return {k: self.mask_value(v, numbers=numbers) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self.mask_value(v) for v in value]
+            return [self.mask_value(v, numbers=numbers) for v in value]
         return value
 
     def mask_diagnostic(self, diagnostic: Diagnostic) -> Diagnostic:

@@ -168,6 +168,11 @@ class ConfigSource:
         self._context, self._polled = context, True
         return self._decide(found, loaded)
 
+    @property
+    def secrets(self) -> SecretBook:
+        """Every secret value the files rendered so far: what the engine's outputs mask."""
+        return self._secrets
+
     def close(self) -> None:
         """Cancel the loads in progress and stop the workers, without waiting for them."""
         self._pool.close(self._jobs.values())

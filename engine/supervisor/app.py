@@ -96,6 +96,7 @@ class EngineApp:
             render_patience=RELOAD_PATIENCE_S,
             on_ready=self._file_loaded,
         )
+        self.log.mask_with(self.source.secrets)
         self.supervisor: Supervisor = Supervisor(
             Connections(
                 kurrentdb_url=options.kurrentdb_url,
@@ -170,6 +171,7 @@ class EngineApp:
                 head,
                 group=view.group_json if view is not None else None,
                 token=o.status_token,
+                secrets=self.source.secrets,
                 on_error=lambda line: self.log.emit("WARN", "status.request_failed", error=line),
             )
             if self.status.exposed:

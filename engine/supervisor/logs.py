@@ -9,7 +9,10 @@ plain text by default (``time LEVEL event key=value ...``) or one JSON object pe
 line with ``--log-format json``.
 
 Nothing secret is ever written: settings only reach a line through
-``engine.config.masking.mask_settings``, and only a few chosen keys are shown.
+``engine.config.masking.mask_settings``, and only a few chosen keys are shown; and
+once ``mask_with`` gave the log the secret values the sink files rendered, every
+field of every line (a topic or broker address written from ``secret()``, a failure's
+reason, a Kafka client line) is masked as a value before the line is formatted.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from engine.config.secretbook import SecretBook
 from engine.runtime.worker_api import Incident, IncidentKind, SinkState
 from engine.specification.model import Diagnostic, SinkDefinition
 
@@ -47,6 +51,11 @@ class EventLog:
         self._stream = stream
         self._fmt = fmt
         self._lock = threading.Lock()  # lines from worker threads must not interleave
+        self._secrets: SecretBook | None = None
+
+    def mask_with(self, secrets: SecretBook) -> None:
+        """Mask every field with these secret values (the book keeps filling on reloads)."""
+        self._secrets = secrets
 
     @classmethod
     def quiet(cls) -> EventLog:
@@ -56,6 +65,8 @@ class EventLog:
     def emit(self, level: str, event: str, **fields: Any) -> None:
         if self._stream is None:
             return
+        if self._secrets:
+            fields = {key: self._secrets.mask_value(value) for key, value in fields.items()}
         now = time.time()
         if self._fmt == "json":
             body = {"ts": round(now, 3), "level": level, "event": event}

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from engine.config.secretbook import SecretBook
 from engine.runtime.worker_api import SinkState
 from engine.specification.constants import DEFAULT_STATUS_ADDR
 from engine.supervisor.httpserver import BoundedHTTPServer, is_loopback
@@ -120,7 +121,9 @@ class StatusServer:
         *,
         token: str | None = None,
         on_error: Callable[[str], None] | None = None,
+        secrets: SecretBook | None = None,
     ) -> None:
+        self.secrets = secrets  # every answer is masked with it, as values
         self.source = source
         self.metrics = metrics
         self.head = head
@@ -166,6 +169,12 @@ class StatusServer:
 
     # ----------------------------------------------------------------- routing
     def respond(self, raw_path: str) -> tuple[int, bytes, str]:
+        code, body, ctype = self._route(raw_path)
+        if self.secrets and ctype == "application/json":
+            body = json.dumps(self.secrets.mask_value(json.loads(body)), indent=1).encode() + b"\n"
+        return code, body, ctype
+
+    def _route(self, raw_path: str) -> tuple[int, bytes, str]:
         path = raw_path.split("?", 1)[0].rstrip("/") or "/"
         if path == "/healthz":
             return _json(200, {"status": "ok"})

@@ -201,3 +201,28 @@ def test_incident_lines_name_the_sink_cause_position_and_reason() -> None:
         "cause": "kafka",
         "reason": "kafka: down",
     }
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize("secret", ["topic-from-secret", 'q"uo\\te ünï', "brokers.internal:9093"])
+def test_values_written_from_secrets_are_masked_in_every_field(fmt: str, secret: str) -> None:
+    from engine.config.secretbook import SecretBook
+
+    book = SecretBook()
+    book.add(secret)
+    out = io.StringIO()
+    log = EventLog(out, fmt)
+    log.mask_with(book)
+    d = SinkDefinition.from_canonical(
+        "orders", {"topic": "t", "bootstrapServers": secret}, source_file="sinks.d/o.yaml"
+    )
+    log.sink_started(d)
+    log.sink_failed("orders", f"kafka: cannot reach {secret}: refused")
+    text = out.getvalue()
+    assert secret not in text
+    if fmt == "json":
+        failed = json.loads(text.splitlines()[1])
+        assert failed["error"] == "kafka: cannot reach ***: refused"
+        assert secret not in json.dumps([json.loads(line) for line in text.splitlines()])
+    else:
+        assert "bootstrapServers=***" in text

@@ -185,3 +185,19 @@ def test_lag_is_null_once_the_head_cannot_be_read_and_errors_carry_their_time(se
     )
     code, body, _ = server.respond("/readyz")
     assert (code, json.loads(body)["not_running"]) == (200, {})  # RUNNING, shown by last_error
+
+
+def test_answers_are_masked_with_the_secrets_of_the_sink_files() -> None:
+    from engine.config.secretbook import SecretBook
+
+    book = SecretBook()
+    book.add('pa"ss\\wörd')
+    failing = view("orders", state="FAILED", last_error='auth failed for pa"ss\\wörd')
+    server = StatusServer(Source([failing]), EngineMetrics(), "127.0.0.1:0", secrets=book)
+    server.start()
+    try:
+        code, text = get(server.address, "/sinks/orders")
+    finally:
+        server.stop()
+    assert code == 200
+    assert json.loads(text)["last_error"] == "auth failed for ***"
