@@ -1,0 +1,1 @@
+"""Test support: harnesses, writers, ports, fixtures and fakes shared by the tests."""
