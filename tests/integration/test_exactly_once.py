@@ -20,12 +20,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.cluster.groupkit import SESSION_MS, Fleet, GroupEngine, wait_split
+from tests.integration.cluster.groupkit import SESSION_MS, Fleet, group_member, wait_split
 from tests.integration.eokit import (
     CHECKPOINT_TOPIC,
     MIRROR_OF,
-    Engine,
-    Writer,
     assert_exact,
     eo_sink_yaml,
     kafka_checkpoint,
@@ -37,7 +35,8 @@ from tests.integration.eokit import (
     unique_id,
     write_atomically,
 )
-from tests.integration.sinkkit import append_numbered
+from tests.support.engines import EngineProcess
+from tests.support.writers import Writer, append_numbered
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -50,17 +49,13 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def engines() -> Iterator[list[Any]]:
-    """Engines (``Engine`` or ``GroupEngine``) a test started: stopped at the end."""
-    started: list[Any] = []
+def engines() -> Iterator[list[EngineProcess]]:
+    """Engines a test started (standalone or group members): stopped at the end, frozen
+    ones woken first; a standalone one that does not stop fails the test."""
+    started: list[EngineProcess] = []
     yield started
     for engine in started:
-        if isinstance(engine, GroupEngine):
-            engine.stop()
-        elif engine.alive():
-            assert engine.proc is not None
-            engine.proc.send_signal(signal.SIGCONT)
-            engine.stop()
+        engine.stop(check=engine.group is None)
 
 
 def running(status: dict[str, Any]) -> bool:
@@ -98,7 +93,9 @@ def test_ten_sigkills_mid_stream_neither_lose_nor_repeat(  # type: ignore[no-unt
         folder / f"{name}.yaml",
         eo_sink_yaml(name, topic, kafka_broker.bootstrap, interval_ms=500, threshold=500),
     )
-    engine = Engine(folder, kurrentdb_process.url, engine_id, tmp_path / "engine.log")
+    engine = EngineProcess(
+        folder, kurrentdb_process.url, tmp_path / "engine.log", engine_id=engine_id
+    )
     engines.append(engine)
     writer = Writer(kurrentdb_process.client(), name, count, rate=400)
     began = time.monotonic()
@@ -146,7 +143,9 @@ def test_broker_stopped_and_started_mid_transaction(  # type: ignore[no-untyped-
         folder / f"{name}.yaml",
         eo_sink_yaml(name, topic, kafka_broker.bootstrap, interval_ms=3000, threshold=100_000),
     )
-    engine = Engine(folder, kurrentdb_process.url, engine_id, tmp_path / "engine.log").start()
+    engine = EngineProcess(
+        folder, kurrentdb_process.url, tmp_path / "engine.log", engine_id=engine_id
+    ).start()
     engines.append(engine)
     engine.wait_sink(name, running, 60)
     writer = Writer(kurrentdb_process.client(), name, count, rate=300)
@@ -195,7 +194,9 @@ def test_kurrentdb_server_restarted_mid_stream(  # type: ignore[no-untyped-def]
         folder / f"{name}.yaml",
         eo_sink_yaml(name, topic, kafka_broker.bootstrap, interval_ms=1000, threshold=500),
     )
-    engine = Engine(folder, kurrentdb_process.url, engine_id, tmp_path / "engine.log").start()
+    engine = EngineProcess(
+        folder, kurrentdb_process.url, tmp_path / "engine.log", engine_id=engine_id
+    ).start()
     engines.append(engine)
     engine.wait_sink(name, running, 60)
     writer = Writer(kurrentdb_process.client(), name, count, rate=300)
@@ -234,7 +235,9 @@ def test_reloads_of_the_sink_mid_stream_resume_from_its_checkpoint(  # type: ign
         )
 
     write_atomically(path, text(0))
-    engine = Engine(folder, kurrentdb_process.url, engine_id, tmp_path / "engine.log").start()
+    engine = EngineProcess(
+        folder, kurrentdb_process.url, tmp_path / "engine.log", engine_id=engine_id
+    ).start()
     engines.append(engine)
     engine.wait_sink(name, running, 60)
     writer = Writer(kurrentdb_process.client(), name, count, rate=300)
@@ -285,7 +288,7 @@ def test_a_frozen_owner_is_fenced_and_writes_nothing_after_its_sink_moved(  # ty
             ),
         )
     fleet = Fleet(folder, "", sinks, kafka_broker.bootstrap, kurrentdb_process.url, run)
-    a, b = GroupEngine(fleet), GroupEngine(fleet)
+    a, b = group_member(fleet), group_member(fleet)
     engines += [a, b]
     wait_split([a, b], sinks, {1}, timeout=90)
     count = 4000
@@ -378,7 +381,7 @@ def test_a_frozen_standalone_engine_replaced_under_the_same_id_fails_fenced(  # 
         eo_sink_yaml(name, topic, kafka_broker.bootstrap, interval_ms=2000, threshold=100_000),
     )
     url = kurrentdb_process.url
-    zombie = Engine(folder, url, engine_id, tmp_path / "zombie.log").start()
+    zombie = EngineProcess(folder, url, tmp_path / "zombie.log", engine_id=engine_id).start()
     engines.append(zombie)
     zombie.wait_sink(name, running, 60)
     writer = Writer(kurrentdb_process.client(), name, count, rate=200)
@@ -387,7 +390,7 @@ def test_a_frozen_standalone_engine_replaced_under_the_same_id_fails_fenced(  # 
     time.sleep(0.7)  # inside a transaction of up to 2 s
     assert zombie.proc is not None
     zombie.proc.send_signal(signal.SIGSTOP)
-    successor = Engine(folder, url, engine_id, tmp_path / "successor.log").start()
+    successor = EngineProcess(folder, url, tmp_path / "successor.log", engine_id=engine_id).start()
     engines.append(successor)
     successor.wait_sink(name, lambda s: running(s) and s["delivered"] > 0, 90)
     zombie.proc.send_signal(signal.SIGCONT)
@@ -432,13 +435,13 @@ def test_a_frozen_engine_whose_first_act_on_waking_is_its_commit_fails_fenced(  
     client = kurrentdb_process.client()
     positions = append_numbered(client, name, first, keys=4, batch=100)
     url = kurrentdb_process.url
-    zombie = Engine(folder, url, engine_id, tmp_path / "zombie.log").start()
+    zombie = EngineProcess(folder, url, tmp_path / "zombie.log", engine_id=engine_id).start()
     engines.append(zombie)
     # Everything read, sent and acknowledged, in a transaction open for up to 8 s.
     zombie.wait_sink(name, lambda s: s["delivered"] >= first, 60)
     assert zombie.proc is not None
     zombie.proc.send_signal(signal.SIGSTOP)
-    successor = Engine(folder, url, engine_id, tmp_path / "successor.log").start()
+    successor = EngineProcess(folder, url, tmp_path / "successor.log", engine_id=engine_id).start()
     engines.append(successor)
     successor.wait_sink(name, lambda s: (s["last_delivered_position"] or -1) >= max(positions), 60)
     time.sleep(8)  # the zombie's commit is due by now
@@ -476,7 +479,9 @@ def test_reset_earliest_sends_everything_once_more_and_is_refused_while_running(
     )
     client = kurrentdb_process.client()
     positions = append_numbered(client, name, count, keys=4, batch=100)
-    engine = Engine(folder, kurrentdb_process.url, engine_id, tmp_path / "engine.log").start()
+    engine = EngineProcess(
+        folder, kurrentdb_process.url, tmp_path / "engine.log", engine_id=engine_id
+    ).start()
     engines.append(engine)
     first = tally(read_committed(kafka_broker, topic, count, timeout=120), count)
     print(first.line("reset: first run"))

@@ -59,7 +59,7 @@ class EngineInThread:
             first = self.app.load()
             assert first.result.ok, [d.format() for d in first.result.diagnostics]
             self.app.start(first)
-            self.serving = threading.Thread(target=self.app.serve, name="test-serve")
+            self.serving = threading.Thread(target=self.app.serve, name="test-serve", daemon=True)
             self.serving.start()
 
     @property
@@ -146,6 +146,7 @@ class EngineProcess:
         group_bootstrap: str | None = None,
         session_timeout_ms: int | None = None,
     ) -> None:
+        self.group = group
         self.port = free_port()
         self.addr = f"127.0.0.1:{self.port}"
         self.log_path = log

@@ -23,14 +23,16 @@ from typing import Any
 import pytest
 
 from tests.integration.cluster.groupkit import (
+    RATE,
     SESSION_MS,
     Fleet,
-    GroupEngine,
-    Writer,
     delivered,
+    group_member,
     sink_file,
     wait_split,
 )
+from tests.support.engines import EngineProcess
+from tests.support.writers import Writer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -43,11 +45,11 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def members() -> Iterator[list[GroupEngine]]:
-    started: list[GroupEngine] = []
+def members() -> Iterator[list[EngineProcess]]:
+    started: list[EngineProcess] = []
     yield started
     for member in started:
-        member.stop()
+        member.stop(check=False)
 
 
 def fleet_of(folder: Path, kafka: Any, kurrentdb: Any, count: int) -> Fleet:
@@ -55,15 +57,15 @@ def fleet_of(folder: Path, kafka: Any, kurrentdb: Any, count: int) -> Fleet:
 
 
 def test_twelve_sinks_split_evenly_over_two_then_three_members_moving_only_four(
-    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[GroupEngine]
+    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[EngineProcess]
 ) -> None:
     fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 12)
-    a, b = GroupEngine(fleet), GroupEngine(fleet)
+    a, b = group_member(fleet), group_member(fleet)
     members += [a, b]
     wait_split([a, b], fleet.sinks, {6}, timeout=60)
     before = {id(m): m.running() for m in (a, b)}
 
-    c = GroupEngine(fleet)
+    c = group_member(fleet)
     members.append(c)
     wait_split([a, b, c], fleet.sinks, {4}, timeout=60)
     moved = sum(len(before[id(m)] - m.running()) for m in (a, b))
@@ -89,42 +91,42 @@ def test_twelve_sinks_split_evenly_over_two_then_three_members_moving_only_four(
 
 
 def test_a_killed_member_s_sinks_resume_elsewhere_within_fifteen_seconds_losing_nothing(
-    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[GroupEngine]
+    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[EngineProcess]
 ) -> None:
     fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 6)
-    a, b = GroupEngine(fleet), GroupEngine(fleet)
+    a, b = group_member(fleet), group_member(fleet)
     members += [a, b]
     wait_split([a, b], fleet.sinks, {3}, timeout=60)
     per_sink = 600
-    writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink).start()
+    writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink, rate=RATE, keys=3).start()
     time.sleep(1.5)
 
     b.signal(signal.SIGKILL)
     failover = wait_split([a], fleet.sinks, {6}, timeout=30)
     assert failover < 15
-    assert writer.done.wait(120)
+    writer.finish(120)
     result = delivered(kafka_broker, fleet, per_sink, timeout=90)
     assert result.missing == {}
     print(f"failover {failover:.1f}s, duplicates {sum(result.duplicates.values())}")
 
 
 def test_a_member_frozen_past_its_session_delivers_nothing_after_its_sinks_moved(
-    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[GroupEngine]
+    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[EngineProcess]
 ) -> None:
     fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 4)
-    a, b = GroupEngine(fleet), GroupEngine(fleet)
+    a, b = group_member(fleet), group_member(fleet)
     members += [a, b]
     wait_split([a, b], fleet.sinks, {2}, timeout=60)
     frozen = b.running()
     per_sink = 600
-    writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink).start()
+    writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink, rate=RATE, keys=3).start()
     time.sleep(1.5)
 
     b.signal(signal.SIGSTOP)
     wait_split([a], fleet.sinks, {4}, timeout=SESSION_MS / 1000 + 20)
     time.sleep(1)
     b.signal(signal.SIGCONT)
-    assert writer.done.wait(120)
+    writer.finish(120)
 
     result = delivered(kafka_broker, fleet, per_sink, timeout=90)
     assert result.missing == {}
@@ -141,21 +143,21 @@ def test_a_member_frozen_past_its_session_delivers_nothing_after_its_sinks_moved
 
 
 def test_a_rolling_restart_of_every_member_loses_and_repeats_nothing(
-    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[GroupEngine]
+    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[EngineProcess]
 ) -> None:
     fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 6)
-    trio = [GroupEngine(fleet) for _ in range(3)]
+    trio = [group_member(fleet) for _ in range(3)]
     members += trio
     wait_split(trio, fleet.sinks, {2}, timeout=60)
     per_sink = 900
-    writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink).start()
+    writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink, rate=RATE, keys=3).start()
 
     for member in trio:
         time.sleep(1.0)
         assert member.stop() == 0
         member.start()
         wait_split(trio, fleet.sinks, {1, 2, 3}, timeout=60)
-    assert writer.done.wait(120)
+    writer.finish(120)
 
     result = delivered(kafka_broker, fleet, per_sink, timeout=90)
     assert result.missing == {}
@@ -163,19 +165,19 @@ def test_a_rolling_restart_of_every_member_loses_and_repeats_nothing(
 
 
 def test_two_standalone_engines_on_one_sink_stop_the_second_with_a_plain_error(
-    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[GroupEngine]
+    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[EngineProcess]
 ) -> None:
     fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 1)
-    first = GroupEngine(fleet, "--group", "")
+    first = group_member(fleet, "--group", "")
     members.append(first)
     deadline = time.monotonic() + 60
     while first.running() != set(fleet.sinks):
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    second = GroupEngine(fleet, "--group", "")
+    second = group_member(fleet, "--group", "")
     members.append(second)
-    writer = Writer(kurrentdb_process.client(), fleet.sinks, 300).start()
-    assert writer.done.wait(60)
+    writer = Writer(kurrentdb_process.client(), fleet.sinks, 300, rate=RATE, keys=3).start()
+    writer.finish(60)
 
     sink = fleet.sinks[0]
     deadline = time.monotonic() + 30
@@ -192,10 +194,10 @@ def test_two_standalone_engines_on_one_sink_stop_the_second_with_a_plain_error(
 
 
 def test_processes_two_runs_two_members_under_one_parent_that_restarts_a_dead_one(
-    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[GroupEngine]
+    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[EngineProcess]
 ) -> None:
     fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 4)
-    parent = GroupEngine(fleet, "--processes", "2")
+    parent = group_member(fleet, "--processes", "2")
     members.append(parent)
 
     def children() -> list[dict[str, Any]]:
@@ -271,7 +273,7 @@ def test_a_lost_coordination_cluster_stops_the_sinks_after_the_session_then_they
     folder: Path,
     kafka_broker: Any,
     kurrentdb_process: Any,
-    members: list[GroupEngine],
+    members: list[EngineProcess],
     tmp_path: Path,
 ) -> None:
     if kafka_broker.external:
@@ -282,7 +284,7 @@ def test_a_lost_coordination_cluster_stops_the_sinks_after_the_session_then_they
     coordination.start()
     try:
         fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 2)
-        member = GroupEngine(fleet, "--group-bootstrap", coordination.bootstrap())
+        member = group_member(fleet, "--group-bootstrap", coordination.bootstrap())
         members.append(member)
         wait_split([member], fleet.sinks, {2}, timeout=60)
 
