@@ -36,9 +36,12 @@ from tests.integration.eokit import (
     write_atomically,
 )
 from tests.support.engines import EngineProcess
+from tests.support.waits import wait_until
 from tests.support.writers import Writer, append_numbered
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+COMMIT_INTERVAL_S = 3.0  # the broker test's transactions: open for up to this long
+ZOMBIE_INTERVAL_S = 8.0  # the frozen engine's transaction in the commit-on-waking test
 
 
 @pytest.fixture
@@ -60,6 +63,12 @@ def engines() -> Iterator[list[EngineProcess]]:
 
 def running(status: dict[str, Any]) -> bool:
     return bool(status["state"] == "RUNNING")
+
+
+def in_transaction(status: dict[str, Any]) -> bool:
+    """The sink has sent records its last committed checkpoint does not cover yet."""
+    delivered, committed = status["last_delivered_position"], status["checkpoint_position"]
+    return delivered is not None and (committed is None or delivered > committed)
 
 
 def aborted_records(kafka: Any, topic: str, committed: int) -> int:
@@ -106,6 +115,8 @@ def test_ten_sigkills_mid_stream_neither_lose_nor_repeat(  # type: ignore[no-unt
         engine.start()
         # Mid-stream: after this run delivered something, at a random point of a transaction.
         engine.wait_sink(name, lambda s: running(s) and s["delivered"] > 0, 90)
+        # The random moment is the point: kills land anywhere in a transaction of up to
+        # 0.5 s (sending, committing, between two), not at a condition the test picks.
         time.sleep(rng.uniform(0.5, 3.0))
         status = engine.sink(name) or {}
         engine.kill()
@@ -141,7 +152,13 @@ def test_broker_stopped_and_started_mid_transaction(  # type: ignore[no-untyped-
     # Transactions of up to 3 s: the broker goes away with one open and half-sent.
     write_atomically(
         folder / f"{name}.yaml",
-        eo_sink_yaml(name, topic, kafka_broker.bootstrap, interval_ms=3000, threshold=100_000),
+        eo_sink_yaml(
+            name,
+            topic,
+            kafka_broker.bootstrap,
+            interval_ms=int(COMMIT_INTERVAL_S * 1000),
+            threshold=100_000,
+        ),
     )
     engine = EngineProcess(
         folder, kurrentdb_process.url, tmp_path / "engine.log", engine_id=engine_id
@@ -152,9 +169,15 @@ def test_broker_stopped_and_started_mid_transaction(  # type: ignore[no-untyped-
     writer.start()
     engine.wait_sink(name, lambda s: s["read"] >= 1500, 60)
     before = engine.sink(name)
+    stopped_at = time.monotonic()
     kafka_broker.stop(hard=hard)
-    time.sleep(10)
+    # Away until the sink has seen it gone and for at least a commit interval: the open
+    # transaction's commit falls due while the broker is away (and is still being tried,
+    # within its call timeout, when the broker comes back).
+    engine.wait_sink(name, lambda s: "kafka" in (s["dependencies_lost"] or ()), 60)
+    time.sleep(max(0.0, COMMIT_INTERVAL_S - (time.monotonic() - stopped_at)))
     during = engine.sink(name)
+    outage = time.monotonic() - stopped_at
     kafka_broker.start()
     writer.finish(120)
     status = engine.wait_sink(
@@ -162,7 +185,7 @@ def test_broker_stopped_and_started_mid_transaction(  # type: ignore[no-untyped-
     )
     records = read_committed(kafka_broker, topic, count, timeout=180)
     result = tally(records, count)
-    label = f"broker {'SIGKILL' if hard else 'SIGTERM'} 10s"
+    label = f"broker {'SIGKILL' if hard else 'SIGTERM'} {outage:.0f}s"
     print(result.line(label))
     aborted = aborted_records(kafka_broker, topic, count)
     print(f"[{label}] records of aborted transactions: {aborted}")
@@ -226,6 +249,7 @@ def test_reloads_of_the_sink_mid_stream_resume_from_its_checkpoint(  # type: ign
     kafka_broker.create_topic(topic, partitions=3)
     name, engine_id = unique_id("rld"), unique_id("id")
     count, reloads = 8000, 5
+    rate = 300  # events/s: a worker that delivered this many has sent for about 1 s
     path = folder / f"{name}.yaml"
 
     def text(generation: int) -> str:
@@ -240,12 +264,12 @@ def test_reloads_of_the_sink_mid_stream_resume_from_its_checkpoint(  # type: ign
     ).start()
     engines.append(engine)
     engine.wait_sink(name, running, 60)
-    writer = Writer(kurrentdb_process.client(), name, count, rate=300)
+    writer = Writer(kurrentdb_process.client(), name, count, rate=rate)
     writer.start()
     digests = [engine.wait_sink(name, running, 10)["digest"]]
     for generation in range(1, reloads + 1):
-        engine.wait_sink(name, lambda s: s["delivered"] > 0, 60)  # this worker sends
-        time.sleep(1.0)
+        # This worker has been sending for a while before the reload stops it.
+        engine.wait_sink(name, lambda s: s["delivered"] >= rate, 60)
         write_atomically(path, text(generation))
         status = engine.wait_sink(name, lambda s: running(s) and s["digest"] not in digests, 60)
         digests.append(status["digest"])
@@ -295,19 +319,22 @@ def test_a_frozen_owner_is_fenced_and_writes_nothing_after_its_sink_moved(  # ty
     writers = {s: Writer(kurrentdb_process.client(), s, count, rate=150) for s in sinks}
     for w in writers.values():
         w.start()
-    time.sleep(3)
     (frozen,) = b.running()
-    assert (b.get(f"/sinks/{frozen}") or {}).get("delivered", 0) > 0
+    # b is mid-stream on its sink when it freezes: it has sent some of it already.
+    wait_until(
+        lambda: (b.get(f"/sinks/{frozen}") or {}).get("delivered", 0) > 0,
+        30,
+        f"{frozen} to deliver on member b before it is frozen",
+    )
     b.signal(signal.SIGSTOP)
     frozen_at = time.time()
     moved_after = wait_split([a], sinks, {2}, timeout=SESSION_MS / 1000 + 30)
     # The new owner sends a while; the zombie's open transaction was fenced when it started.
-    a_status = a.get(f"/sinks/{frozen}") or {}
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and a_status.get("delivered", 0) == 0:
-        time.sleep(0.1)
-        a_status = a.get(f"/sinks/{frozen}") or {}
-    assert a_status.get("delivered", 0) > 0, a_status
+    wait_until(
+        lambda: (a.get(f"/sinks/{frozen}") or {}).get("delivered", 0) > 0,
+        30,
+        lambda: f"{frozen} to deliver on its new owner a: {a.get(f'/sinks/{frozen}')}",
+    )
     b.signal(signal.SIGCONT)
     woke_at = time.monotonic()
 
@@ -386,8 +413,9 @@ def test_a_frozen_standalone_engine_replaced_under_the_same_id_fails_fenced(  # 
     zombie.wait_sink(name, running, 60)
     writer = Writer(kurrentdb_process.client(), name, count, rate=200)
     writer.start()
-    zombie.wait_sink(name, lambda s: s["delivered"] >= 500, 60)
-    time.sleep(0.7)  # inside a transaction of up to 2 s
+    # Frozen inside a transaction (of up to 2 s) that has sent records: delivered past
+    # the last committed checkpoint.
+    zombie.wait_sink(name, lambda s: s["delivered"] >= 500 and in_transaction(s), 60)
     assert zombie.proc is not None
     zombie.proc.send_signal(signal.SIGSTOP)
     successor = EngineProcess(folder, url, tmp_path / "successor.log", engine_id=engine_id).start()
@@ -430,7 +458,13 @@ def test_a_frozen_engine_whose_first_act_on_waking_is_its_commit_fails_fenced(  
     first, count = 2000, 3000
     write_atomically(
         folder / f"{name}.yaml",
-        eo_sink_yaml(name, topic, kafka_broker.bootstrap, interval_ms=8000, threshold=100_000),
+        eo_sink_yaml(
+            name,
+            topic,
+            kafka_broker.bootstrap,
+            interval_ms=int(ZOMBIE_INTERVAL_S * 1000),
+            threshold=100_000,
+        ),
     )
     client = kurrentdb_process.client()
     positions = append_numbered(client, name, first, keys=4, batch=100)
@@ -439,12 +473,15 @@ def test_a_frozen_engine_whose_first_act_on_waking_is_its_commit_fails_fenced(  
     engines.append(zombie)
     # Everything read, sent and acknowledged, in a transaction open for up to 8 s.
     zombie.wait_sink(name, lambda s: s["delivered"] >= first, 60)
+    sent_at = time.monotonic()  # its transaction was open by then
     assert zombie.proc is not None
     zombie.proc.send_signal(signal.SIGSTOP)
     successor = EngineProcess(folder, url, tmp_path / "successor.log", engine_id=engine_id).start()
     engines.append(successor)
     successor.wait_sink(name, lambda s: (s["last_delivered_position"] or -1) >= max(positions), 60)
-    time.sleep(8)  # the zombie's commit is due by now
+    # Time passing is the point: the zombie's commit falls due on its own clock (the
+    # 8 s interval of a transaction open since before ``sent_at``), with no one to ask.
+    time.sleep(max(0.0, ZOMBIE_INTERVAL_S - (time.monotonic() - sent_at)))
     zombie.proc.send_signal(signal.SIGCONT)
     # An idle zombie has nothing to write, so nothing tells it yet (no group, no lease):
     # its due commit does when the server's position markers moved it on, else its

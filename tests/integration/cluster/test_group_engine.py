@@ -14,9 +14,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from tests.integration.cluster.groupkit import (
     wait_split,
 )
 from tests.support.engines import EngineProcess
+from tests.support.waits import wait_until
 from tests.support.writers import Writer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -54,6 +57,42 @@ def members() -> Iterator[list[EngineProcess]]:
 
 def fleet_of(folder: Path, kafka: Any, kurrentdb: Any, count: int) -> Fleet:
     return Fleet.make(folder, kafka.bootstrap, kurrentdb.url, count)
+
+
+def delivered_any(member: EngineProcess, written: threading.Event) -> bool:
+    """``member`` has delivered messages of some sink it runs, or ``written``: nothing
+    more is coming."""
+    body = member.get("/sinks") or {"sinks": []}
+    return written.is_set() or any(s.get("delivered") for s in body["sinks"])
+
+
+def wait_sending(
+    member: EngineProcess,
+    sinks: set[str],
+    written: threading.Event | None = None,
+    timeout: float = 30,
+) -> None:
+    """Wait until ``member`` has delivered messages of each of ``sinks``; once
+    ``written`` is set, a sink caught up with nothing left to send counts too."""
+
+    def waiting() -> set[str]:
+        body = member.get("/sinks") or {"sinks": []}
+        shown = {s["name"]: s for s in body["sinks"]}
+        finished = written is not None and written.is_set()
+        return {
+            name
+            for name in sinks
+            if not (
+                shown.get(name, {}).get("delivered")
+                or (finished and shown.get(name, {}).get("caught_up"))
+            )
+        }
+
+    wait_until(
+        lambda: not waiting(),
+        timeout,
+        lambda: f"{sorted(sinks)} to deliver on {member.addr}; still waiting: {sorted(waiting())}",
+    )
 
 
 def test_twelve_sinks_split_evenly_over_two_then_three_members_moving_only_four(
@@ -99,7 +138,7 @@ def test_a_killed_member_s_sinks_resume_elsewhere_within_fifteen_seconds_losing_
     wait_split([a, b], fleet.sinks, {3}, timeout=60)
     per_sink = 600
     writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink, rate=RATE, keys=3).start()
-    time.sleep(1.5)
+    wait_sending(b, b.running())  # killed mid-stream
 
     b.signal(signal.SIGKILL)
     failover = wait_split([a], fleet.sinks, {6}, timeout=30)
@@ -120,11 +159,11 @@ def test_a_member_frozen_past_its_session_delivers_nothing_after_its_sinks_moved
     frozen = b.running()
     per_sink = 600
     writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink, rate=RATE, keys=3).start()
-    time.sleep(1.5)
+    wait_sending(b, frozen)  # frozen mid-stream
 
     b.signal(signal.SIGSTOP)
     wait_split([a], fleet.sinks, {4}, timeout=SESSION_MS / 1000 + 20)
-    time.sleep(1)
+    wait_sending(a, frozen, writer.done)  # the new owner sends before the zombie wakes
     b.signal(signal.SIGCONT)
     writer.finish(120)
 
@@ -153,7 +192,12 @@ def test_a_rolling_restart_of_every_member_loses_and_repeats_nothing(
     writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink, rate=RATE, keys=3).start()
 
     for member in trio:
-        time.sleep(1.0)
+        # Restarted while the writer writes (once it is done, there is no mid-stream).
+        wait_until(
+            partial(delivered_any, member, writer.done),
+            30,
+            f"{member.addr} to deliver before its restart",
+        )
         assert member.stop() == 0
         member.start()
         wait_split(trio, fleet.sinks, {1, 2, 3}, timeout=60)
