@@ -34,6 +34,7 @@ from typing import Any
 
 from tests.benchmarks.harness import emit, services
 from tests.fixtures.kurrentdb_library import Client, NewEvent, StreamState
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SINKS = 4
@@ -48,14 +49,6 @@ def sink_yaml(name: str, topic: str, bootstrap: str) -> str:
         " initialPosition: Earliest}\n"
         "  partitionKeyExtraction: {enabled: true, source: StreamSuffix}\n"
     )
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(addr: str, path: str) -> Any:

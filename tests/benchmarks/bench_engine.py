@@ -27,7 +27,6 @@ import atexit
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from engine.config.source import ConfigSource  # noqa: E402
 from engine.supervisor.app import EngineApp, EngineOptions  # noqa: E402
 from engine.testbed.standin import StandInProcess  # noqa: E402
 from tests.fixtures.kurrentdb_library import Client, NewEvent, StreamState  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -165,12 +165,6 @@ def reload_latency(url: str, bootstrap: str, sinks: int, rounds: int) -> dict[st
 
 
 # ----------------------------------------------------------------- subprocesses
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def proc_cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK

@@ -46,7 +46,8 @@ from confluent_kafka import TopicPartition
 
 from tests.benchmarks.harness import Comparison, Services, Trial, emit, services
 from tests.fixtures.kurrentdb_library import Client, NewEvent, StreamState
-from tests.integration.eokit import Engine, committed_consumer, eo_sink_yaml, write_atomically
+from tests.integration.eokit import committed_consumer, eo_sink_yaml, write_atomically
+from tests.support.engines import EngineProcess
 
 CLK = os.sysconf("SC_CLK_TCK")
 TARGET_RATIO = 0.8
@@ -138,7 +139,9 @@ def trial(
     )
     consumer = committed_consumer(svc.bootstrap)
     consumer.assign([TopicPartition(topic, p, -2) for p in range(partitions)])
-    engine = Engine(folder, svc.kurrentdb_url, f"b{run}", work / f"engine-{run}.log")
+    engine = EngineProcess(
+        folder, svc.kurrentdb_url, work / f"engine-{run}.log", engine_id=f"b{run}"
+    )
     seen = 0
     first = last = bulk = 0.0
     began = time.monotonic()

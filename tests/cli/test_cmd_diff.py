@@ -24,26 +24,16 @@ PLAIN = "name: plain\nsettings:\n  instanceTypeName: kafka-sink\n  topic: plain\
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("SINKS_ENV", raising=False)
-    root = tmp_path / "sinks.d"
-    (root / "_values").mkdir(parents=True)
-    (root / "_secrets").mkdir()
-    (root / "_secrets" / "dev.pw").write_text("dev-password-123\n")
-    (root / "_secrets" / "prod.pw").write_text("prod-password-456\n")
-    (root / "_values" / "dev.yaml").write_text(
-        "topic: orders-dev\ncompression: zstd\npw_file: _secrets/dev.pw\n"
-    )
-    (root / "_values" / "prod.yaml").write_text(
-        "topic: orders\ncompression: zstd\npw_file: _secrets/prod.pw\n"
-    )
-    (root / "_values" / "same.yaml").write_text(
-        "topic: orders-dev\ncompression: Zstd\npw_file: _secrets/dev.pw\n"
-    )
-    (root / "orders.yaml.j2").write_text(SINK)
-    (root / "plain.yaml").write_text(PLAIN)
-    return root
+def project_files() -> dict[str, str]:
+    return {
+        "_secrets/dev.pw": "dev-password-123\n",
+        "_secrets/prod.pw": "prod-password-456\n",
+        "_values/dev.yaml": "topic: orders-dev\ncompression: zstd\npw_file: _secrets/dev.pw\n",
+        "_values/prod.yaml": "topic: orders\ncompression: zstd\npw_file: _secrets/prod.pw\n",
+        "_values/same.yaml": "topic: orders-dev\ncompression: Zstd\npw_file: _secrets/dev.pw\n",
+        "orders.yaml.j2": SINK,
+        "plain.yaml": PLAIN,
+    }
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -59,16 +59,17 @@ SECRETS = {"KAFKA_HOST": "hidden-host-name", "KAFKA_PW": "pw-9f8e7d"}
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    root = tmp_path / "sinks.d"
-    (root / "_values").mkdir(parents=True)
-    (root / "_values" / "dev.yaml").write_text("topic: dev-topic\n")
-    (root / "quickstart.yaml").write_text(QUICKSTART_YAML)
-    (root / "secretive.yaml.j2").write_text(TEMPLATE)
-    return root
+def project_env() -> dict[str, str]:
+    return SECRETS
+
+
+@pytest.fixture
+def project_files() -> dict[str, str]:
+    return {
+        "_values/dev.yaml": "topic: dev-topic\n",
+        "quickstart.yaml": QUICKSTART_YAML,
+        "secretive.yaml.j2": TEMPLATE,
+    }
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -3,7 +3,6 @@ The tap against the real broker is in tests/integration/test_tap.py."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from engine.adapters.kafka import ReadBack
 from engine.cli.cmd_tap import as_json, as_text, produced_by
 from engine.cli.main import main
 from engine.specification.exitcodes import ExitCode
+from tests.support.ports import free_port
 
 MESSAGE = ReadBack(
     "orders",
@@ -56,22 +56,14 @@ def test_only_the_sinks_own_messages_count() -> None:
     assert not produced_by(ReadBack("t", 0, 0, None, None, (), 0), "orders")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    root = tmp_path / "sinks.d"
-    root.mkdir()
-    (root / "orders.yaml").write_text(
-        "name: orders\nsettings:\n  instanceTypeName: kafka-sink\n  topic: orders\n"
-        f"  bootstrapServers: 127.0.0.1:{_free_port()}\n"
-    )
-    return root
+def project_files() -> dict[str, str]:
+    return {
+        "orders.yaml": (
+            "name: orders\nsettings:\n  instanceTypeName: kafka-sink\n  topic: orders\n"
+            f"  bootstrapServers: 127.0.0.1:{free_port()}\n"
+        )
+    }
 
 
 def test_unknown_sink_suggests_the_closest(

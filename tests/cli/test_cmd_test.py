@@ -41,16 +41,13 @@ cases:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("SINKS_ENV", raising=False)
-    root = tmp_path / "sinks.d"
-    (root / "_values").mkdir(parents=True)
-    (root / "_values" / "dev.yaml").write_text("topic: orders-dev\n")
-    (root / "_values" / "prod.yaml").write_text("topic: orders-prod\n")
-    (root / "orders.yaml.j2").write_text(SINK)
-    (root / "orders.test.yaml").write_text(TESTS)
-    return root
+def project_files() -> dict[str, str]:
+    return {
+        "_values/dev.yaml": "topic: orders-dev\n",
+        "_values/prod.yaml": "topic: orders-prod\n",
+        "orders.yaml.j2": SINK,
+        "orders.test.yaml": TESTS,
+    }
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

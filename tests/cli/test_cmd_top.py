@@ -22,6 +22,7 @@ from engine.cli.main import main
 from engine.specification.exitcodes import ExitCode
 from engine.supervisor.results import SinkView
 from engine.supervisor.status import StatusServer
+from tests.support.waits import wait_until
 
 
 def _text(renderable: Any, width: int = 100) -> list[str]:
@@ -240,12 +241,13 @@ def test_live_view_refreshes_in_a_terminal_and_quits_on_q(
         time.sleep(0.2)
 
     tmux.tmux("send-keys", "-t", "top", "q")
-    deadline = time.monotonic() + 10
-    while not done.exists():
-        assert time.monotonic() < deadline, "sinks top did not quit on q"
-        time.sleep(0.1)
-    time.sleep(0.1)
-    assert done.read_text().strip() == str(int(ExitCode.OK))
+    # The shell creates the file, then writes the exit code into it.
+    code = wait_until(
+        lambda: done.exists() and done.read_text().strip(),
+        10,
+        "sinks top to quit on q and its exit code to be written",
+    )
+    assert code == str(int(ExitCode.OK))
 
 
 def test_every_styled_state_is_one_the_engine_shows() -> None:

@@ -31,17 +31,18 @@ SECRET = "do-not-print-me-42"
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PW", SECRET)
-    monkeypatch.delenv("SINKS_ENV", raising=False)
-    root = tmp_path / "sinks.d"
-    (root / "_values").mkdir(parents=True)
-    (root / "_values" / "dev.yaml").write_text("tenants: [a, b]\ncompression: gzip\n")
-    (root / "_values" / "prod.yaml").write_text("tenants: [a]\ncompression: zsdt\n")
-    (root / "orders.yaml").write_text(GOOD)
-    (root / "tenants.yaml.j2").write_text(TENANTS)
-    return root
+def project_env() -> dict[str, str]:
+    return {"PW": SECRET}
+
+
+@pytest.fixture
+def project_files() -> dict[str, str]:
+    return {
+        "_values/dev.yaml": "tenants: [a, b]\ncompression: gzip\n",
+        "_values/prod.yaml": "tenants: [a]\ncompression: zsdt\n",
+        "orders.yaml": GOOD,
+        "tenants.yaml.j2": TENANTS,
+    }
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -3,8 +3,8 @@
 * ``eo_sink_yaml`` writes a sink file with ``delivery: {guarantee: exactlyOnce}`` that
   reads the streams ``<name>-k<i>`` (what ``sinkkit.append_numbered`` writes) and keys
   messages by stream suffix, so each key stays in one partition.
-* ``Engine`` is one standalone ``sinks run`` process (its own status address, a JSON
-  log file), restartable with the same engine id.
+* The engine runs as ``tests.support.engines.EngineProcess`` (one ``sinks run`` process,
+  restartable with the same ``engine_id``), fed by ``tests.support.writers.Writer``.
 * ``read_committed`` reads a topic as a downstream consumer must for exactly once
   (``isolation.level=read_committed``); ``tally`` counts what it saw: every appended
   number seen ``copies`` times, and per key the numbers in order, ``copies`` passes.
@@ -14,15 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -33,17 +27,10 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from tests.fixtures.kafka import Consumed
-from tests.integration.sinkkit import append_numbered
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT_TOPIC = "__sinks-engine.checkpoints"
 MIRROR_OF = {"mirrorOf": f"kafka:{CHECKPOINT_TOPIC}"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def unique_id(prefix: str = "eo") -> str:
@@ -86,136 +73,6 @@ def write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-class Engine:
-    """One standalone ``sinks run`` process on ``folder``; ``start`` again after a kill."""
-
-    def __init__(
-        self, folder: Path, kurrentdb_url: str, engine_id: str, log: Path, *extra: str
-    ) -> None:
-        self.port = free_port()
-        self.addr = f"127.0.0.1:{self.port}"
-        self.log_path = log
-        self.command = [
-            sys.executable,
-            "-m",
-            "engine.cli.main",
-            "run",
-            "--dir",
-            str(folder),
-            "--kurrentdb",
-            kurrentdb_url,
-            "--status-addr",
-            self.addr,
-            "--shutdown-timeout",
-            "20",
-            "--log-format",
-            "json",
-            "--engine-id",
-            engine_id,
-            *extra,
-        ]
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> Engine:
-        assert not self.alive(), "already running"
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(self.command, cwd=ROOT, stdout=out, stderr=out)
-        self.starts += 1
-        return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def get(self, path: str) -> Any:
-        try:
-            with urllib.request.urlopen(f"http://{self.addr}{path}", timeout=2) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            return json.loads(exc.read())
-        except OSError:
-            return None
-
-    def sink(self, name: str) -> dict[str, Any] | None:
-        body = self.get(f"/sinks/{urllib.parse.quote(name, safe='')}")
-        return body if isinstance(body, dict) and "state" in body else None
-
-    def wait_sink(self, name: str, predicate: Any, timeout: float) -> dict[str, Any]:
-        """Poll the sink's status until ``predicate(status)``; the last status if never."""
-        deadline = time.monotonic() + timeout
-        status: dict[str, Any] | None = None
-        while time.monotonic() < deadline:
-            assert self.alive(), f"sinks run exited {self.proc and self.proc.poll()}: {self.tail()}"
-            status = self.sink(name)
-            if status is not None and predicate(status):
-                return status
-            time.sleep(0.05)
-        raise AssertionError(f"{name}: not there within {timeout}s, last status {status}")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        assert self.proc.wait(30) == -signal.SIGKILL
-
-    def stop(self, timeout: float = 60) -> int | None:
-        """SIGTERM and wait; the exit code (None when it was not running)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-            raise AssertionError(f"sinks run did not stop in {timeout}s: {self.tail()}") from None
-
-    def log_lines(self) -> list[dict[str, Any]]:
-        lines = []
-        for raw in self.log_path.read_text(errors="replace").splitlines():
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(body, dict):
-                lines.append(body)
-        return lines
-
-    def tail(self, lines: int = 15) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-class Writer(threading.Thread):
-    """Appends ``count`` numbered events over ``keys`` streams ``<sink>-k<i>``, paced.
-
-    Each append is retried until acknowledged (``append_numbered``), so a restarting
-    server loses none; ``last_position`` is the commit position of the last append.
-    """
-
-    def __init__(self, client: Any, sink: str, count: int, rate: float, keys: int = 4) -> None:
-        super().__init__(daemon=True)
-        self.client, self.sink, self.count, self.rate, self.keys = client, sink, count, rate, keys
-        self.error: BaseException | None = None
-        self.last_position = -1
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        try:
-            positions = append_numbered(
-                self.client, self.sink, self.count, keys=self.keys, rate=self.rate, batch=40
-            )
-            self.last_position = max(positions)
-        except BaseException as exc:  # reported by the test
-            self.error = exc
-        finally:
-            self.done.set()
-
-    def finish(self, timeout: float) -> None:
-        assert self.done.wait(timeout), f"writer still appending after {timeout}s"
-        assert self.error is None, self.error
 
 
 def committed_consumer(bootstrap: str, isolation: str = "read_committed") -> Consumer:

@@ -1,12 +1,13 @@
-"""Helpers shared by the sink integration tests: definitions, appends, runs, checks."""
+"""Helpers of the sink integration tests: definitions, runs, checks.
+
+Appending numbered events is ``tests.support.writers``; waiting, ``tests.support.waits``.
+"""
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from engine.runtime.worker import SinkWorker
 from engine.runtime.worker_api import Connections, Incident, SinkState, WorkerStatus
 from engine.specification.model import SinkDefinition
 from tests.fixtures.kurrentdb_library import Client, NewEvent, StreamState
+from tests.support.waits import came_true
 
 KEYED = {"partitionKeyExtraction:enabled": True, "partitionKeyExtraction:source": "StreamSuffix"}
 
@@ -39,111 +41,6 @@ def definition(name: str, topic: str, bootstrap: str, **settings: Any) -> SinkDe
 
 def unique_name(prefix: str = "sink") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
-
-
-def event(
-    n: int,
-    *,
-    key: str,
-    data: Mapping[str, Any] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    event_type: str = "Counted",
-    size: int = 0,
-) -> NewEvent:
-    body = dict(data or {"n": n, "key": key})
-    if size:
-        body["pad"] = "x" * size
-    return NewEvent(
-        type=event_type,
-        data=json.dumps(body).encode(),
-        metadata=json.dumps(dict(metadata or {})).encode(),
-    )
-
-
-def append_numbered(
-    client: Client,
-    sink: str,
-    count: int,
-    *,
-    keys: int = 4,
-    start: int = 0,
-    rate: float | None = None,
-    batch: int = 50,
-) -> list[int]:
-    """Append ``count`` events over ``keys`` streams ``<sink>-k<i>``; returns commit positions.
-
-    With ``rate`` (events/s) the appends are paced, so faults land mid-stream.
-    """
-    positions: list[int] = []
-    began = time.monotonic()
-    n = start
-    while n < start + count:
-        chunk = range(n, min(n + batch, start + count))
-        by_stream: dict[str, list[NewEvent]] = {}
-        for i in chunk:
-            key = f"k{i % keys}"
-            by_stream.setdefault(f"{sink}-{key}", []).append(event(i, key=key))
-        for stream, events in by_stream.items():
-            positions.append(_append_retrying(client, stream, events))
-        n = chunk.stop
-        if rate:
-            ahead = (n - start) / rate - (time.monotonic() - began)
-            if ahead > 0:
-                time.sleep(ahead)
-    return positions
-
-
-def _append_retrying(client: Client, stream: str, events: list[NewEvent]) -> int:
-    # The server may be restarting under a fault test: keep trying the same events
-    # (same ids) until the append is acknowledged.
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            return int(
-                client.append_to_stream(stream, current_version=StreamState.ANY, events=events)
-            )
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-class Appender(threading.Thread):
-    """Appends numbered events in the background at a steady rate."""
-
-    def __init__(self, client: Client, sink: str, count: int, rate: float, keys: int = 4):
-        super().__init__(daemon=True)
-        self.client, self.sink, self.count, self.rate, self.keys = client, sink, count, rate, keys
-        self.error: BaseException | None = None
-        self.appended = 0
-        self.last_position = -1
-
-    def run(self) -> None:
-        try:
-            batch = 20
-            for start in range(0, self.count, batch):
-                positions = append_numbered(
-                    self.client,
-                    self.sink,
-                    min(batch, self.count - start),
-                    keys=self.keys,
-                    start=start,
-                    batch=batch,
-                )
-                self.last_position = max([self.last_position, *positions])
-                self.appended = start + min(batch, self.count - start)
-                time.sleep(batch / self.rate)
-        except BaseException as exc:  # reported by the test
-            self.error = exc
-
-
-def wait_until(predicate: Any, timeout: float, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return bool(predicate())
 
 
 class Recorder:
@@ -189,7 +86,7 @@ def run_until_delivered(
     worker = SinkWorker(definition, Connections(kurrentdb_url=url), listener)
     worker.start()
     try:
-        ok = wait_until(
+        ok = came_true(
             lambda: worker.status().delivered >= count or worker.status().state is SinkState.FAILED,
             timeout,
         )

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,9 +24,9 @@ from typing import Any
 import pytest
 
 from engine.runtime.checkpoints import checkpoint_stream
-from engine.supervisor.app import EngineApp, EngineOptions
-from engine.supervisor.results import ReloadResult
 from tests.fixtures.kurrentdb_library import NewEvent, StreamState
+from tests.support.engines import EngineInThread
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,68 +62,6 @@ def write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-class Engine:
-    def __init__(self, root: Path, url: str) -> None:
-        self.root = root
-        options = EngineOptions(
-            sinks_dir=root,
-            kurrentdb_url=url,
-            status_addr="127.0.0.1:0",
-            shutdown_timeout=20.0,
-            start_grace=5.0,
-            head_interval=0.3,
-        )
-        self.app = EngineApp(options)
-        first = self.app.load()
-        assert first.result.ok, [d.format() for d in first.result.diagnostics]
-        self.app.start(first)
-        self.thread = threading.Thread(target=self.app.serve, daemon=True)
-        self.thread.start()
-
-    @property
-    def supervisor(self) -> Any:
-        return self.app.supervisor
-
-    def after_reload(self, action: Callable[[], None], timeout: float = 30) -> ReloadResult:
-        """Do ``action`` and wait for the reload it causes (and one for a file it left loading)."""
-
-        def done() -> bool:
-            last = self.app.last_reload
-            return self.app.reload_count > seen and last is not None and not last.pending_files
-
-        with self.app.reloaded:
-            seen = self.app.reload_count
-        action()
-        with self.app.reloaded:
-            assert self.app.reloaded.wait_for(done, timeout)
-        result = self.app.last_reload
-        assert result is not None
-        return result  # type: ignore[no-any-return]
-
-    def get(self, path: str) -> tuple[int, Any]:
-        assert self.app.status is not None
-        try:
-            with urllib.request.urlopen(f"http://{self.app.status.address}{path}", timeout=5) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
-
-    def wait_delivered(self, name: str, at_least: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        view = None
-        while time.monotonic() < deadline:
-            view = self.supervisor.view(name)
-            if view is not None and view.delivered >= at_least:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"{name}: delivered {view.delivered if view else None} < {at_least}")
-
-    def stop(self) -> Any:
-        self.app.request_stop()
-        self.thread.join(30)
-        return self.app.shutdown()
-
-
 @pytest.fixture
 def sinks_dir(tmp_path: Path) -> Path:
     d = tmp_path / "sinks.d"
@@ -133,11 +70,18 @@ def sinks_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def engine_factory(sinks_dir: Path, kurrentdb: Any) -> Iterator[Callable[[], Engine]]:
-    engines: list[Engine] = []
+def engine_factory(sinks_dir: Path, kurrentdb: Any) -> Iterator[Callable[[], EngineInThread]]:
+    engines: list[EngineInThread] = []
 
-    def make() -> Engine:
-        engine = Engine(sinks_dir, kurrentdb.url)
+    def make() -> EngineInThread:
+        engine = EngineInThread(
+            sinks_dir,
+            kurrentdb_url=kurrentdb.url,
+            status_addr="127.0.0.1:0",
+            shutdown_timeout=20.0,
+            start_grace=5.0,
+            head_interval=0.3,
+        )
         engines.append(engine)
         return engine
 
@@ -157,7 +101,7 @@ def numbers_in(kafka: Any, topic: str, count: int, timeout: float = 30) -> list[
 
 
 def test_topic_change_moves_delivery_without_loss(
-    engine_factory: Callable[[], Engine], sinks_dir: Path, kafka_broker: Any, kurrentdb: Any
+    engine_factory: Callable[[], EngineInThread], sinks_dir: Path, kafka_broker: Any, kurrentdb: Any
 ) -> None:
     prefix = f"reload-{uuid.uuid4().hex[:8]}-"
     first, second = f"t1-{prefix}", f"t2-{prefix}"
@@ -187,7 +131,7 @@ def test_topic_change_moves_delivery_without_loss(
 
 
 def test_comment_only_edit_keeps_the_worker(
-    engine_factory: Callable[[], Engine], sinks_dir: Path, kafka_broker: Any
+    engine_factory: Callable[[], EngineInThread], sinks_dir: Path, kafka_broker: Any
 ) -> None:
     prefix = f"cmt-{uuid.uuid4().hex[:8]}-"
     text = sink_yaml(QUIET, f"t-{prefix}", kafka_broker.bootstrap, prefix)
@@ -200,7 +144,7 @@ def test_comment_only_edit_keeps_the_worker(
 
 
 def test_invalid_edit_keeps_the_old_definition_delivering(
-    engine_factory: Callable[[], Engine], sinks_dir: Path, kafka_broker: Any, kurrentdb: Any
+    engine_factory: Callable[[], EngineInThread], sinks_dir: Path, kafka_broker: Any, kurrentdb: Any
 ) -> None:
     prefix = f"bad-{uuid.uuid4().hex[:8]}-"
     topic = f"t-{prefix}"
@@ -223,7 +167,7 @@ def test_invalid_edit_keeps_the_old_definition_delivering(
 
 
 def test_deleted_file_stops_its_sink_with_a_final_checkpoint(
-    engine_factory: Callable[[], Engine], sinks_dir: Path, kafka_broker: Any, kurrentdb: Any
+    engine_factory: Callable[[], EngineInThread], sinks_dir: Path, kafka_broker: Any, kurrentdb: Any
 ) -> None:
     prefix = f"del-{uuid.uuid4().hex[:8]}-"
     name = f"gone-{prefix[4:-1]}"
@@ -241,7 +185,7 @@ def test_deleted_file_stops_its_sink_with_a_final_checkpoint(
 
 
 def test_one_change_among_100_sinks_restarts_one(
-    engine_factory: Callable[[], Engine], sinks_dir: Path, kafka_broker: Any
+    engine_factory: Callable[[], EngineInThread], sinks_dir: Path, kafka_broker: Any
 ) -> None:
     run = uuid.uuid4().hex[:6]
     for i in range(100):
@@ -260,7 +204,7 @@ def test_one_change_among_100_sinks_restarts_one(
 
 
 def test_new_definition_that_fails_at_start_is_rolled_back(
-    engine_factory: Callable[[], Engine],
+    engine_factory: Callable[[], EngineInThread],
     sinks_dir: Path,
     kafka_broker: Any,
     kurrentdb: Any,
@@ -287,12 +231,6 @@ def test_new_definition_that_fails_at_start_is_rolled_back(
     append(kurrentdb, prefix + "x", range(5))
     engine.wait_delivered(PHOENIX, 5)
     assert sorted(numbers_in(kafka_broker, topic, 5)) == list(range(5))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_sigterm_mid_stream_then_restart_loses_nothing(

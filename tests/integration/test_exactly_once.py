@@ -20,12 +20,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.cluster.groupkit import SESSION_MS, Fleet, GroupEngine, wait_split
+from tests.integration.cluster.groupkit import SESSION_MS, Fleet, group_member, wait_split
 from tests.integration.eokit import (
     CHECKPOINT_TOPIC,
     MIRROR_OF,
-    Engine,
-    Writer,
     assert_exact,
     eo_sink_yaml,
     kafka_checkpoint,
@@ -37,9 +35,14 @@ from tests.integration.eokit import (
     unique_id,
     write_atomically,
 )
-from tests.integration.sinkkit import append_numbered
+from tests.support.engines import EngineProcess
+from tests.support.waits import wait_until
+from tests.support.writers import Writer, append_numbered
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+COMMIT_INTERVAL_S = 3.0  # the broker test's transactions: open for up to this long
+OUTAGE_S = 10.0  # how long the broker test's broker is away
+ZOMBIE_INTERVAL_S = 8.0  # the frozen engine's transaction in the commit-on-waking test
 
 
 @pytest.fixture
@@ -50,21 +53,23 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def engines() -> Iterator[list[Any]]:
-    """Engines (``Engine`` or ``GroupEngine``) a test started: stopped at the end."""
-    started: list[Any] = []
+def engines() -> Iterator[list[EngineProcess]]:
+    """Engines a test started (standalone or group members): stopped at the end, frozen
+    ones woken first; a standalone one that does not stop fails the test."""
+    started: list[EngineProcess] = []
     yield started
     for engine in started:
-        if isinstance(engine, GroupEngine):
-            engine.stop()
-        elif engine.alive():
-            assert engine.proc is not None
-            engine.proc.send_signal(signal.SIGCONT)
-            engine.stop()
+        engine.stop(check=engine.group is None)
 
 
 def running(status: dict[str, Any]) -> bool:
     return bool(status["state"] == "RUNNING")
+
+
+def in_transaction(status: dict[str, Any]) -> bool:
+    """The sink has sent records its last committed checkpoint does not cover yet."""
+    delivered, committed = status["last_delivered_position"], status["checkpoint_position"]
+    return delivered is not None and (committed is None or delivered > committed)
 
 
 def aborted_records(kafka: Any, topic: str, committed: int) -> int:
@@ -98,7 +103,9 @@ def test_ten_sigkills_mid_stream_neither_lose_nor_repeat(  # type: ignore[no-unt
         folder / f"{name}.yaml",
         eo_sink_yaml(name, topic, kafka_broker.bootstrap, interval_ms=500, threshold=500),
     )
-    engine = Engine(folder, kurrentdb_process.url, engine_id, tmp_path / "engine.log")
+    engine = EngineProcess(
+        folder, kurrentdb_process.url, tmp_path / "engine.log", engine_id=engine_id
+    )
     engines.append(engine)
     writer = Writer(kurrentdb_process.client(), name, count, rate=400)
     began = time.monotonic()
@@ -109,6 +116,8 @@ def test_ten_sigkills_mid_stream_neither_lose_nor_repeat(  # type: ignore[no-unt
         engine.start()
         # Mid-stream: after this run delivered something, at a random point of a transaction.
         engine.wait_sink(name, lambda s: running(s) and s["delivered"] > 0, 90)
+        # The random moment is the point: kills land anywhere in a transaction of up to
+        # 0.5 s (sending, committing, between two), not at a condition the test picks.
         time.sleep(rng.uniform(0.5, 3.0))
         status = engine.sink(name) or {}
         engine.kill()
@@ -144,9 +153,17 @@ def test_broker_stopped_and_started_mid_transaction(  # type: ignore[no-untyped-
     # Transactions of up to 3 s: the broker goes away with one open and half-sent.
     write_atomically(
         folder / f"{name}.yaml",
-        eo_sink_yaml(name, topic, kafka_broker.bootstrap, interval_ms=3000, threshold=100_000),
+        eo_sink_yaml(
+            name,
+            topic,
+            kafka_broker.bootstrap,
+            interval_ms=int(COMMIT_INTERVAL_S * 1000),
+            threshold=100_000,
+        ),
     )
-    engine = Engine(folder, kurrentdb_process.url, engine_id, tmp_path / "engine.log").start()
+    engine = EngineProcess(
+        folder, kurrentdb_process.url, tmp_path / "engine.log", engine_id=engine_id
+    ).start()
     engines.append(engine)
     engine.wait_sink(name, running, 60)
     writer = Writer(kurrentdb_process.client(), name, count, rate=300)
@@ -154,7 +171,11 @@ def test_broker_stopped_and_started_mid_transaction(  # type: ignore[no-untyped-
     engine.wait_sink(name, lambda s: s["read"] >= 1500, 60)
     before = engine.sink(name)
     kafka_broker.stop(hard=hard)
-    time.sleep(10)
+    # The outage's length is the point, not a condition: several transactions' worth,
+    # so commits fall due while the broker is away. (Waiting instead for the sink to
+    # report Kafka lost makes the outage as long as that takes: after a SIGKILL, about
+    # a minute, until the open transaction's records fail.)
+    time.sleep(OUTAGE_S)
     during = engine.sink(name)
     kafka_broker.start()
     writer.finish(120)
@@ -163,7 +184,7 @@ def test_broker_stopped_and_started_mid_transaction(  # type: ignore[no-untyped-
     )
     records = read_committed(kafka_broker, topic, count, timeout=180)
     result = tally(records, count)
-    label = f"broker {'SIGKILL' if hard else 'SIGTERM'} 10s"
+    label = f"broker {'SIGKILL' if hard else 'SIGTERM'} {OUTAGE_S:.0f}s"
     print(result.line(label))
     aborted = aborted_records(kafka_broker, topic, count)
     print(f"[{label}] records of aborted transactions: {aborted}")
@@ -195,7 +216,9 @@ def test_kurrentdb_server_restarted_mid_stream(  # type: ignore[no-untyped-def]
         folder / f"{name}.yaml",
         eo_sink_yaml(name, topic, kafka_broker.bootstrap, interval_ms=1000, threshold=500),
     )
-    engine = Engine(folder, kurrentdb_process.url, engine_id, tmp_path / "engine.log").start()
+    engine = EngineProcess(
+        folder, kurrentdb_process.url, tmp_path / "engine.log", engine_id=engine_id
+    ).start()
     engines.append(engine)
     engine.wait_sink(name, running, 60)
     writer = Writer(kurrentdb_process.client(), name, count, rate=300)
@@ -225,6 +248,7 @@ def test_reloads_of_the_sink_mid_stream_resume_from_its_checkpoint(  # type: ign
     kafka_broker.create_topic(topic, partitions=3)
     name, engine_id = unique_id("rld"), unique_id("id")
     count, reloads = 8000, 5
+    rate = 300  # events/s: a worker that delivered this many has sent for about 1 s
     path = folder / f"{name}.yaml"
 
     def text(generation: int) -> str:
@@ -234,15 +258,17 @@ def test_reloads_of_the_sink_mid_stream_resume_from_its_checkpoint(  # type: ign
         )
 
     write_atomically(path, text(0))
-    engine = Engine(folder, kurrentdb_process.url, engine_id, tmp_path / "engine.log").start()
+    engine = EngineProcess(
+        folder, kurrentdb_process.url, tmp_path / "engine.log", engine_id=engine_id
+    ).start()
     engines.append(engine)
     engine.wait_sink(name, running, 60)
-    writer = Writer(kurrentdb_process.client(), name, count, rate=300)
+    writer = Writer(kurrentdb_process.client(), name, count, rate=rate)
     writer.start()
     digests = [engine.wait_sink(name, running, 10)["digest"]]
     for generation in range(1, reloads + 1):
-        engine.wait_sink(name, lambda s: s["delivered"] > 0, 60)  # this worker sends
-        time.sleep(1.0)
+        # This worker has been sending for a while before the reload stops it.
+        engine.wait_sink(name, lambda s: s["delivered"] >= rate, 60)
         write_atomically(path, text(generation))
         status = engine.wait_sink(name, lambda s: running(s) and s["digest"] not in digests, 60)
         digests.append(status["digest"])
@@ -285,26 +311,29 @@ def test_a_frozen_owner_is_fenced_and_writes_nothing_after_its_sink_moved(  # ty
             ),
         )
     fleet = Fleet(folder, "", sinks, kafka_broker.bootstrap, kurrentdb_process.url, run)
-    a, b = GroupEngine(fleet), GroupEngine(fleet)
+    a, b = group_member(fleet), group_member(fleet)
     engines += [a, b]
     wait_split([a, b], sinks, {1}, timeout=90)
     count = 4000
     writers = {s: Writer(kurrentdb_process.client(), s, count, rate=150) for s in sinks}
     for w in writers.values():
         w.start()
-    time.sleep(3)
     (frozen,) = b.running()
-    assert (b.get(f"/sinks/{frozen}") or {}).get("delivered", 0) > 0
+    # b is mid-stream on its sink when it freezes: it has sent some of it already.
+    wait_until(
+        lambda: (b.get(f"/sinks/{frozen}") or {}).get("delivered", 0) > 0,
+        30,
+        f"{frozen} to deliver on member b before it is frozen",
+    )
     b.signal(signal.SIGSTOP)
     frozen_at = time.time()
     moved_after = wait_split([a], sinks, {2}, timeout=SESSION_MS / 1000 + 30)
     # The new owner sends a while; the zombie's open transaction was fenced when it started.
-    a_status = a.get(f"/sinks/{frozen}") or {}
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and a_status.get("delivered", 0) == 0:
-        time.sleep(0.1)
-        a_status = a.get(f"/sinks/{frozen}") or {}
-    assert a_status.get("delivered", 0) > 0, a_status
+    wait_until(
+        lambda: (a.get(f"/sinks/{frozen}") or {}).get("delivered", 0) > 0,
+        30,
+        lambda: f"{frozen} to deliver on its new owner a: {a.get(f'/sinks/{frozen}')}",
+    )
     b.signal(signal.SIGCONT)
     woke_at = time.monotonic()
 
@@ -378,16 +407,17 @@ def test_a_frozen_standalone_engine_replaced_under_the_same_id_fails_fenced(  # 
         eo_sink_yaml(name, topic, kafka_broker.bootstrap, interval_ms=2000, threshold=100_000),
     )
     url = kurrentdb_process.url
-    zombie = Engine(folder, url, engine_id, tmp_path / "zombie.log").start()
+    zombie = EngineProcess(folder, url, tmp_path / "zombie.log", engine_id=engine_id).start()
     engines.append(zombie)
     zombie.wait_sink(name, running, 60)
     writer = Writer(kurrentdb_process.client(), name, count, rate=200)
     writer.start()
-    zombie.wait_sink(name, lambda s: s["delivered"] >= 500, 60)
-    time.sleep(0.7)  # inside a transaction of up to 2 s
+    # Frozen inside a transaction (of up to 2 s) that has sent records: delivered past
+    # the last committed checkpoint.
+    zombie.wait_sink(name, lambda s: s["delivered"] >= 500 and in_transaction(s), 60)
     assert zombie.proc is not None
     zombie.proc.send_signal(signal.SIGSTOP)
-    successor = Engine(folder, url, engine_id, tmp_path / "successor.log").start()
+    successor = EngineProcess(folder, url, tmp_path / "successor.log", engine_id=engine_id).start()
     engines.append(successor)
     successor.wait_sink(name, lambda s: running(s) and s["delivered"] > 0, 90)
     zombie.proc.send_signal(signal.SIGCONT)
@@ -427,21 +457,30 @@ def test_a_frozen_engine_whose_first_act_on_waking_is_its_commit_fails_fenced(  
     first, count = 2000, 3000
     write_atomically(
         folder / f"{name}.yaml",
-        eo_sink_yaml(name, topic, kafka_broker.bootstrap, interval_ms=8000, threshold=100_000),
+        eo_sink_yaml(
+            name,
+            topic,
+            kafka_broker.bootstrap,
+            interval_ms=int(ZOMBIE_INTERVAL_S * 1000),
+            threshold=100_000,
+        ),
     )
     client = kurrentdb_process.client()
     positions = append_numbered(client, name, first, keys=4, batch=100)
     url = kurrentdb_process.url
-    zombie = Engine(folder, url, engine_id, tmp_path / "zombie.log").start()
+    zombie = EngineProcess(folder, url, tmp_path / "zombie.log", engine_id=engine_id).start()
     engines.append(zombie)
     # Everything read, sent and acknowledged, in a transaction open for up to 8 s.
     zombie.wait_sink(name, lambda s: s["delivered"] >= first, 60)
+    sent_at = time.monotonic()  # its transaction was open by then
     assert zombie.proc is not None
     zombie.proc.send_signal(signal.SIGSTOP)
-    successor = Engine(folder, url, engine_id, tmp_path / "successor.log").start()
+    successor = EngineProcess(folder, url, tmp_path / "successor.log", engine_id=engine_id).start()
     engines.append(successor)
     successor.wait_sink(name, lambda s: (s["last_delivered_position"] or -1) >= max(positions), 60)
-    time.sleep(8)  # the zombie's commit is due by now
+    # Time passing is the point: the zombie's commit falls due on its own clock (the
+    # 8 s interval of a transaction open since before ``sent_at``), with no one to ask.
+    time.sleep(max(0.0, ZOMBIE_INTERVAL_S - (time.monotonic() - sent_at)))
     zombie.proc.send_signal(signal.SIGCONT)
     # An idle zombie has nothing to write, so nothing tells it yet (no group, no lease):
     # its due commit does when the server's position markers moved it on, else its
@@ -476,7 +515,9 @@ def test_reset_earliest_sends_everything_once_more_and_is_refused_while_running(
     )
     client = kurrentdb_process.client()
     positions = append_numbered(client, name, count, keys=4, batch=100)
-    engine = Engine(folder, kurrentdb_process.url, engine_id, tmp_path / "engine.log").start()
+    engine = EngineProcess(
+        folder, kurrentdb_process.url, tmp_path / "engine.log", engine_id=engine_id
+    ).start()
     engines.append(engine)
     first = tally(read_committed(kafka_broker, topic, count, timeout=120), count)
     print(first.line("reset: first run"))

@@ -19,15 +19,9 @@ from engine.runtime.checkpoints import checkpoint_stream
 from engine.runtime.worker import SinkWorker
 from engine.runtime.worker_api import Connections, SinkState
 from engine.specification.constants import CHECKPOINT_TOPIC
-from tests.integration.sinkkit import (
-    KEYED,
-    append_numbered,
-    audit,
-    definition,
-    run_until_delivered,
-    unique_name,
-    wait_until,
-)
+from tests.integration.sinkkit import KEYED, audit, definition, run_until_delivered, unique_name
+from tests.support.waits import came_true
+from tests.support.writers import append_numbered
 
 pytestmark = pytest.mark.integration
 
@@ -46,8 +40,8 @@ def run_once(sink: Any, url: str, engine: str, count: int) -> SinkState:
     worker = SinkWorker(sink, connections(url, engine))
     worker.start()
     try:
-        assert wait_until(lambda: worker.status().checkpoint_position is not None, 60)
-        assert wait_until(
+        assert came_true(lambda: worker.status().checkpoint_position is not None, 60)
+        assert came_true(
             lambda: worker.status().delivered >= count or worker.status().state is SinkState.FAILED,
             60,
         ), worker.status()
@@ -113,14 +107,14 @@ def test_a_second_copy_with_the_same_id_fences_the_first(
     second = SinkWorker(sink, connections(kurrentdb.url, engine))
     first.start()
     try:
-        assert wait_until(lambda: first.status().delivered >= 100, 60)
-        assert wait_until(lambda: first.status().checkpoint_position is not None, 30)
+        assert came_true(lambda: first.status().delivered >= 100, 60)
+        assert came_true(lambda: first.status().checkpoint_position is not None, 30)
         second.start()
-        assert wait_until(lambda: second.status().state is SinkState.RUNNING, 60)
+        assert came_true(lambda: second.status().state is SinkState.RUNNING, 60)
         append_numbered(client, name, 100, start=100)
         assert first.wait_for(SinkState.FAILED, timeout=30), first.status()
         assert "fenced" in (first.status().reason or "")
-        assert wait_until(lambda: second.status().delivered >= 100, 60), second.status()
+        assert came_true(lambda: second.status().delivered >= 100, 60), second.status()
     finally:
         first.stop(10)
         assert second.stop(30)

@@ -6,7 +6,9 @@ import pytest
 
 from engine.runtime.worker import SinkWorker
 from engine.runtime.worker_api import Connections, SinkState
-from tests.integration.sinkkit import append_numbered, definition, unique_name, wait_until
+from tests.integration.sinkkit import definition, unique_name
+from tests.support.waits import came_true
+from tests.support.writers import append_numbered
 
 pytestmark = pytest.mark.integration
 
@@ -32,15 +34,15 @@ def test_caught_up_once_everything_stored_is_delivered(kafka_broker, kurrentdb, 
     assert not worker.status().caught_up  # not started
     worker.start()
     try:
-        assert wait_until(lambda: worker.status().caught_up, 30), worker.status()
+        assert came_true(lambda: worker.status().caught_up, 30), worker.status()
         status = worker.status()
         assert status.state is SinkState.RUNNING
         assert status.delivered == 5
         # Events of other streams move the head of $all but leave nothing to deliver.
         append_numbered(client, unique_name("other"), 3, keys=1)
         append_numbered(client, name, 2, keys=1, start=5)
-        assert wait_until(lambda: worker.status().delivered == 7, 30), worker.status()
-        assert wait_until(lambda: worker.status().caught_up, 30), worker.status()
+        assert came_true(lambda: worker.status().delivered == 7, 30), worker.status()
+        assert came_true(lambda: worker.status().caught_up, 30), worker.status()
     finally:
         assert worker.stop(30)
     assert not worker.status().caught_up  # stopped

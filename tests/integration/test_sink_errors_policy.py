@@ -20,15 +20,9 @@ from engine.adapters.kurrentdb import KurrentClient
 from engine.runtime.checkpoints import CheckpointStore
 from engine.runtime.worker import SinkWorker
 from engine.runtime.worker_api import Cause, Connections, IncidentKind, SinkState
-from tests.integration.sinkkit import (
-    KEYED,
-    Recorder,
-    append_numbered,
-    definition,
-    event,
-    unique_name,
-    wait_until,
-)
+from tests.integration.sinkkit import KEYED, Recorder, definition, unique_name
+from tests.support.waits import came_true
+from tests.support.writers import append_numbered, event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -107,8 +101,8 @@ def test_over_the_size_limit_skip_moves_past_the_event(kafka_broker, kurrentdb, 
         kafka_broker, kurrentdb, topic, **{"errors:tolerance": "skip"}
     )
     try:
-        assert wait_until(lambda: worker.status().checkpoint_position or big < 0, 60)
-        assert wait_until(lambda: (worker.status().last_delivered_position or 0) > big, 60)
+        assert came_true(lambda: worker.status().checkpoint_position or big < 0, 60)
+        assert came_true(lambda: (worker.status().last_delivered_position or 0) > big, 60)
         assert worker.status().state is SinkState.RUNNING
     finally:
         assert worker.stop(30)
@@ -138,7 +132,7 @@ def test_over_the_size_limit_dead_letter_keeps_value_and_headers(
         **{"errors:tolerance": "deadLetter", "errors:deadLetterTopic": dead},
     )
     try:
-        assert wait_until(lambda: (worker.status().checkpoint_position or 0) > big, 60), (
+        assert came_true(lambda: (worker.status().checkpoint_position or 0) > big, 60), (
             worker.status()
         )
         assert worker.status().state is SinkState.RUNNING
@@ -200,7 +194,7 @@ def test_a_transformer_that_throws_on_one_event(kafka_broker, kurrentdb, topic, 
         if tolerance == "fail":
             assert worker.wait_for(SinkState.FAILED, timeout=60), worker.status()
         else:
-            assert wait_until(
+            assert came_true(
                 lambda: (worker.status().checkpoint_position or 0) >= positions[-1], 60
             )
     finally:

@@ -21,15 +21,9 @@ from engine.specification.errors import EngineError, PermanentError
 from engine.specification.model import Message
 from engine.specification.settings import SinkSettings
 from tests.fixtures.kurrentdb_library import StreamState
-from tests.integration.sinkkit import (
-    Recorder,
-    append_numbered,
-    definition,
-    event,
-    run_until_delivered,
-    unique_name,
-    wait_until,
-)
+from tests.integration.sinkkit import Recorder, definition, run_until_delivered, unique_name
+from tests.support.waits import came_true
+from tests.support.writers import append_numbered, event
 
 pytestmark = pytest.mark.integration
 
@@ -224,7 +218,7 @@ def _producer_stats(kafka_broker, topic: str, wait_for_ack: bool) -> dict[str, A
     producer.produce(Message(topic, b"k", b"v", (), 0, 1), 1)
     producer.flush(20)
     assert reports == [None]
-    assert wait_until(lambda: producer.poll(0.1) >= 0 and len(stats) >= 2, 10)
+    assert came_true(lambda: producer.poll(0.1) >= 0 and len(stats) >= 2, 10)
     return dict(json.loads(stats[-1]))
 
 
@@ -315,7 +309,7 @@ def test_initial_position_latest_skips_existing_events(kafka_broker, kurrentdb, 
     try:
         assert worker.wait_for(SinkState.RUNNING, timeout=30)
         append_numbered(client, name, 3, keys=1, start=5)
-        assert wait_until(lambda: worker.status().delivered >= 3, 30), worker.status()
+        assert came_true(lambda: worker.status().delivered >= 3, 30), worker.status()
     finally:
         assert worker.stop(30)
     numbers = [json.loads(c.value)["n"] for c in kafka_broker.consume(topic, 8, timeout=5)]

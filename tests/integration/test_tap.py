@@ -9,8 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from engine.supervisor.app import EngineApp, EngineOptions
 from tests.fixtures.kurrentdb_library import NewEvent, StreamState
+from tests.support.engines import EngineInThread
 
 pytestmark = pytest.mark.integration
 SECRET = f"tok-{uuid.uuid4().hex[:10]}"
@@ -39,33 +37,6 @@ def sink_file(name: str, topic: str, bootstrap: str, prefix: str, auth: str = ""
         "    initialPosition: Earliest\n"
         f"{auth}"
     )
-
-
-class Engine:
-    """`sinks run`'s engine in this process, on the given sink folder."""
-
-    def __init__(self, root: Path, url: str) -> None:
-        options = EngineOptions(sinks_dir=root, kurrentdb_url=url, status_addr=None, watch=False)
-        self.app = EngineApp(options)
-        load = self.app.load()
-        assert load.result.ok, [d.format() for d in load.result.diagnostics]
-        self.app.start(load)
-        self.thread = threading.Thread(target=self.app.serve, daemon=True)
-        self.thread.start()
-
-    def wait_delivered(self, name: str, at_least: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            view = self.app.supervisor.view(name)
-            if view is not None and view.delivered >= at_least:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"{name} did not deliver {at_least} messages")
-
-    def stop(self) -> None:
-        self.app.request_stop()
-        self.thread.join(30)
-        self.app.shutdown()
 
 
 class TapProcess:
@@ -127,7 +98,7 @@ def test_tap_prints_only_new_messages_of_the_sink_masked(
             sink_file(name, topic, kafka_broker.bootstrap, f"{name}-")
         )
     append(kurrentdb, f"{tapped}-a", [{"n": 0}, {"n": 1}])  # before the tap: not shown
-    engine = Engine(root, kurrentdb.url)
+    engine = EngineInThread(root, kurrentdb_url=kurrentdb.url, status_addr=None, watch=False)
     cleanup.append(engine)
     engine.wait_delivered(tapped, 2)
 
@@ -180,7 +151,9 @@ def test_tap_text_format_and_a_topic_that_does_not_exist_yet(
         "which does not exist yet; waiting for its first message\n"
     )
     append(kurrentdb, f"{name}-k1", [{"n": 7}])
-    cleanup.append(Engine(root, kurrentdb.url))  # its first message creates the topic
+    cleanup.append(
+        EngineInThread(root, kurrentdb_url=kurrentdb.url, status_addr=None, watch=False)
+    )  # its first message creates the topic
     code, out, err = tap.finish()
     assert code == 0, err
     lines = out.splitlines()
@@ -214,7 +187,7 @@ def test_tap_uses_the_sinks_sasl_login(
         f"    password: {password}\n"
     )
     (root / f"{name}.yaml.j2").write_text(sink_file(name, topic, bootstrap, f"{name}-", auth))
-    engine = Engine(root, kurrentdb.url)
+    engine = EngineInThread(root, kurrentdb_url=kurrentdb.url, status_addr=None, watch=False)
     cleanup.append(engine)
     tap = TapProcess(root, name, "--limit", "1", "--format", "json")
     cleanup.append(tap)

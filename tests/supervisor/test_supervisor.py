@@ -1,7 +1,7 @@
 """Supervisor: applying plans, per-file last good, rollback, shutdown (in-test workers).
 
-Real sink files are loaded by the real config source; a ``Reloader`` hands its
-desired set to the supervisor as the running engine does.
+Real sink files are loaded by the real config source; the engine's own ``Reloader``
+hands its desired set to the supervisor (``EngineApp``, nothing served).
 """
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.config.source import ConfigSource
-from engine.runtime.worker_api import Connections
-from engine.supervisor.reload import Reloader
-from engine.supervisor.results import ReloadOutcome, ReloadResult, ShutdownResult, SinkView
-from engine.supervisor.supervisor import Supervisor, Worker
+from engine.supervisor.results import ReloadOutcome
 from tests.supervisor.fakes import Folder, Journal, sink_yaml
+from tests.support.engines import EngineInThread
 
 CODECS = "None, Gzip, Snappy, Lz4, Zstd"
 
@@ -31,42 +28,19 @@ def folder(tmp_path: Path) -> Folder:
     return Folder(tmp_path)
 
 
-class Engine:
-    """The config source, the supervisor and the reloader wired as ``EngineApp`` does."""
-
-    def __init__(self, journal: Journal, folder: Folder, **kw: float) -> None:
-        options = {"start_grace": 1.0, "stop_timeout": 2.0, **kw}
-        self.source = ConfigSource(folder.root)
-        self.supervisor = Supervisor(
-            Connections("esdb://127.0.0.1:1?Tls=false"),
-            worker_factory=journal.factory,
-            on_start_failure=lambda f: self.source.start_failed(f.failed, f.restored, f.error),
-            issues_of=self.source.issue_lines,
-            **options,  # type: ignore[arg-type]
-        )
-        self.reloader = Reloader(self.source, self.supervisor)
-
-    def reload(self) -> ReloadResult:
-        return self.reloader.reload()
-
-    def views(self) -> list[SinkView]:
-        return self.supervisor.views()
-
-    def view(self, name: str) -> SinkView | None:
-        return self.supervisor.view(name)
-
-    def worker(self, name: str) -> Worker | None:
-        return self.supervisor.worker(name)
-
-    def shutdown(self, deadline: float) -> ShutdownResult:
-        return self.supervisor.shutdown(deadline)
+def make(journal: Journal, folder: Folder, **options: float) -> EngineInThread:
+    """The engine's own wiring (config source, supervisor, reloader) with fake workers;
+    nothing runs until the test calls ``reload``."""
+    return EngineInThread(
+        folder.root,
+        worker_factory=journal.factory,
+        serve=False,
+        kurrentdb_url="esdb://127.0.0.1:1?Tls=false",
+        **{"start_grace": 1.0, "shutdown_timeout": 2.0, **options},
+    )
 
 
-def make(journal: Journal, folder: Folder, **kw: float) -> Engine:
-    return Engine(journal, folder, **kw)
-
-
-def states(sup: Engine) -> dict[str, str]:
+def states(sup: EngineInThread) -> dict[str, str]:
     return {v.name: v.state for v in sup.views()}
 
 
@@ -285,7 +259,7 @@ def test_shutdown_names_stuck_sinks_within_the_deadline(journal: Journal, folder
 
 def test_a_stuck_predecessor_keeps_its_successor_out(journal: Journal, folder: Folder) -> None:
     folder.good("a.yaml", ("hung", "stuck-1"))
-    sup = make(journal, folder, stop_timeout=0.3)
+    sup = make(journal, folder, shutdown_timeout=0.3)
     sup.reload()
     folder.good("a.yaml", ("hung", "v2"))
     result = sup.reload()

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 TIMEOUT = 30.0
 
 
-class Writer:
+class TransactionalProducer:
     """One transactional producer, as one sink's would be."""
 
     def __init__(self, kafka: KafkaService, topic: str) -> None:
@@ -76,16 +76,18 @@ def config(kafka_broker: KafkaService) -> dict[str, Any]:
 
 
 @pytest.fixture
-def writers() -> Iterator[list[Writer]]:
+def writers() -> Iterator[list[TransactionalProducer]]:
     """The producers a test makes; an open transaction left behind is aborted."""
-    made: list[Writer] = []
+    made: list[TransactionalProducer] = []
     yield made
     for writer in made:
         writer.close()
 
 
-def writer(kafka: KafkaService, topic: str, made: list[Writer]) -> Writer:
-    made.append(Writer(kafka, topic))
+def writer(
+    kafka: KafkaService, topic: str, made: list[TransactionalProducer]
+) -> TransactionalProducer:
+    made.append(TransactionalProducer(kafka, topic))
     return made[-1]
 
 
@@ -125,7 +127,10 @@ def test_the_topic_is_created_compacted_with_one_partition(
 
 
 def test_a_key_never_committed_reads_none(
-    kafka_broker: KafkaService, config: dict[str, Any], topic: str, writers: list[Writer]
+    kafka_broker: KafkaService,
+    config: dict[str, Any],
+    topic: str,
+    writers: list[TransactionalProducer],
 ) -> None:
     ensure_checkpoint_topic(config, TIMEOUT, topic=topic)
     assert read(config, "orders", topic) is None  # empty topic
@@ -135,7 +140,10 @@ def test_a_key_never_committed_reads_none(
 
 
 def test_the_last_committed_value_of_the_key_wins(
-    kafka_broker: KafkaService, config: dict[str, Any], topic: str, writers: list[Writer]
+    kafka_broker: KafkaService,
+    config: dict[str, Any],
+    topic: str,
+    writers: list[TransactionalProducer],
 ) -> None:
     ensure_checkpoint_topic(config, TIMEOUT, topic=topic)
     orders, payments = writer(kafka_broker, topic, writers), writer(kafka_broker, topic, writers)
@@ -149,7 +157,10 @@ def test_the_last_committed_value_of_the_key_wins(
 
 
 def test_a_head_of_many_records_is_read_to_its_end(
-    kafka_broker: KafkaService, config: dict[str, Any], topic: str, writers: list[Writer]
+    kafka_broker: KafkaService,
+    config: dict[str, Any],
+    topic: str,
+    writers: list[TransactionalProducer],
 ) -> None:
     ensure_checkpoint_topic(config, TIMEOUT, topic=topic)
     orders, payments = writer(kafka_broker, topic, writers), writer(kafka_broker, topic, writers)
@@ -160,7 +171,10 @@ def test_a_head_of_many_records_is_read_to_its_end(
 
 
 def test_a_tombstone_reads_none(
-    kafka_broker: KafkaService, config: dict[str, Any], topic: str, writers: list[Writer]
+    kafka_broker: KafkaService,
+    config: dict[str, Any],
+    topic: str,
+    writers: list[TransactionalProducer],
 ) -> None:
     ensure_checkpoint_topic(config, TIMEOUT, topic=topic)
     orders = writer(kafka_broker, topic, writers)
@@ -170,7 +184,10 @@ def test_a_tombstone_reads_none(
 
 
 def test_a_value_of_an_aborted_transaction_is_never_returned(
-    kafka_broker: KafkaService, config: dict[str, Any], topic: str, writers: list[Writer]
+    kafka_broker: KafkaService,
+    config: dict[str, Any],
+    topic: str,
+    writers: list[TransactionalProducer],
 ) -> None:
     ensure_checkpoint_topic(config, TIMEOUT, topic=topic)
     orders, other = writer(kafka_broker, topic, writers), writer(kafka_broker, topic, writers)
@@ -182,8 +199,8 @@ def test_a_value_of_an_aborted_transaction_is_never_returned(
 
 
 def other_transaction_open_before_our_commit(
-    kafka: KafkaService, topic: str, writers: list[Writer]
-) -> Writer:
+    kafka: KafkaService, topic: str, writers: list[TransactionalProducer]
+) -> TransactionalProducer:
     """orders commits o1; payments opens a transaction; orders commits o2 after it.
 
     Offsets: 0 o1, 1 marker, 2 payments' open record, 3 o2, 4 marker. The last stable
@@ -205,7 +222,7 @@ def test_an_open_transaction_of_another_producer_is_waited_for(
     kafka_broker: KafkaService,
     config: dict[str, Any],
     topic: str,
-    writers: list[Writer],
+    writers: list[TransactionalProducer],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ensure_checkpoint_topic(config, TIMEOUT, topic=topic)
@@ -236,7 +253,10 @@ def test_an_open_transaction_of_another_producer_is_waited_for(
 
 
 def test_a_transaction_that_stays_open_is_a_temporary_error(
-    kafka_broker: KafkaService, config: dict[str, Any], topic: str, writers: list[Writer]
+    kafka_broker: KafkaService,
+    config: dict[str, Any],
+    topic: str,
+    writers: list[TransactionalProducer],
 ) -> None:
     ensure_checkpoint_topic(config, TIMEOUT, topic=topic)
     payments = other_transaction_open_before_our_commit(kafka_broker, topic, writers)
@@ -287,7 +307,7 @@ def test_reading_a_topic_that_does_not_exist_is_permanent(
 
 
 def test_through_the_sinks_sasl_ssl_authentication(
-    kafka_broker: KafkaService, topic: str, writers: list[Writer]
+    kafka_broker: KafkaService, topic: str, writers: list[TransactionalProducer]
 ) -> None:
     bootstrap = kafka_broker.bootstrap_for("SASL_SSL")  # skips when not offered
     user, password = kafka_broker.credentials("SCRAM-SHA-512")

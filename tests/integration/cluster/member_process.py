@@ -29,6 +29,8 @@ class Listener:
 
     def released(self, sinks: frozenset[str], reason: ReleaseReason) -> None:
         emit("releasing", sinks=sorted(sinks), reason=reason.value)
+        # Releasing takes a while on purpose, as stopping sinks does: the tests show
+        # that the member holds the group's rebalance until it has returned.
         time.sleep(0.3)
         emit("released", sinks=sorted(sinks), reason=reason.value)
 

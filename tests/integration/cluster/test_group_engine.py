@@ -14,23 +14,28 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.cluster.groupkit import (
+    RATE,
     SESSION_MS,
     Fleet,
-    GroupEngine,
-    Writer,
     delivered,
+    group_member,
     sink_file,
     wait_split,
 )
+from tests.support.engines import EngineProcess
+from tests.support.waits import wait_until
+from tests.support.writers import Writer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -43,27 +48,63 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def members() -> Iterator[list[GroupEngine]]:
-    started: list[GroupEngine] = []
+def members() -> Iterator[list[EngineProcess]]:
+    started: list[EngineProcess] = []
     yield started
     for member in started:
-        member.stop()
+        member.stop(check=False)
 
 
 def fleet_of(folder: Path, kafka: Any, kurrentdb: Any, count: int) -> Fleet:
     return Fleet.make(folder, kafka.bootstrap, kurrentdb.url, count)
 
 
+def delivered_any(member: EngineProcess, written: threading.Event) -> bool:
+    """``member`` has delivered messages of some sink it runs, or ``written``: nothing
+    more is coming."""
+    body = member.get("/sinks") or {"sinks": []}
+    return written.is_set() or any(s.get("delivered") for s in body["sinks"])
+
+
+def wait_sending(
+    member: EngineProcess,
+    sinks: set[str],
+    written: threading.Event | None = None,
+    timeout: float = 30,
+) -> None:
+    """Wait until ``member`` has delivered messages of each of ``sinks``; once
+    ``written`` is set, a sink caught up with nothing left to send counts too."""
+
+    def waiting() -> set[str]:
+        body = member.get("/sinks") or {"sinks": []}
+        shown = {s["name"]: s for s in body["sinks"]}
+        finished = written is not None and written.is_set()
+        return {
+            name
+            for name in sinks
+            if not (
+                shown.get(name, {}).get("delivered")
+                or (finished and shown.get(name, {}).get("caught_up"))
+            )
+        }
+
+    wait_until(
+        lambda: not waiting(),
+        timeout,
+        lambda: f"{sorted(sinks)} to deliver on {member.addr}; still waiting: {sorted(waiting())}",
+    )
+
+
 def test_twelve_sinks_split_evenly_over_two_then_three_members_moving_only_four(
-    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[GroupEngine]
+    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[EngineProcess]
 ) -> None:
     fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 12)
-    a, b = GroupEngine(fleet), GroupEngine(fleet)
+    a, b = group_member(fleet), group_member(fleet)
     members += [a, b]
     wait_split([a, b], fleet.sinks, {6}, timeout=60)
     before = {id(m): m.running() for m in (a, b)}
 
-    c = GroupEngine(fleet)
+    c = group_member(fleet)
     members.append(c)
     wait_split([a, b, c], fleet.sinks, {4}, timeout=60)
     moved = sum(len(before[id(m)] - m.running()) for m in (a, b))
@@ -89,42 +130,42 @@ def test_twelve_sinks_split_evenly_over_two_then_three_members_moving_only_four(
 
 
 def test_a_killed_member_s_sinks_resume_elsewhere_within_fifteen_seconds_losing_nothing(
-    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[GroupEngine]
+    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[EngineProcess]
 ) -> None:
     fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 6)
-    a, b = GroupEngine(fleet), GroupEngine(fleet)
+    a, b = group_member(fleet), group_member(fleet)
     members += [a, b]
     wait_split([a, b], fleet.sinks, {3}, timeout=60)
     per_sink = 600
-    writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink).start()
-    time.sleep(1.5)
+    writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink, rate=RATE, keys=3).start()
+    wait_sending(b, b.running())  # killed mid-stream
 
     b.signal(signal.SIGKILL)
     failover = wait_split([a], fleet.sinks, {6}, timeout=30)
     assert failover < 15
-    assert writer.done.wait(120)
+    writer.finish(120)
     result = delivered(kafka_broker, fleet, per_sink, timeout=90)
     assert result.missing == {}
     print(f"failover {failover:.1f}s, duplicates {sum(result.duplicates.values())}")
 
 
 def test_a_member_frozen_past_its_session_delivers_nothing_after_its_sinks_moved(
-    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[GroupEngine]
+    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[EngineProcess]
 ) -> None:
     fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 4)
-    a, b = GroupEngine(fleet), GroupEngine(fleet)
+    a, b = group_member(fleet), group_member(fleet)
     members += [a, b]
     wait_split([a, b], fleet.sinks, {2}, timeout=60)
     frozen = b.running()
     per_sink = 600
-    writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink).start()
-    time.sleep(1.5)
+    writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink, rate=RATE, keys=3).start()
+    wait_sending(b, frozen)  # frozen mid-stream
 
     b.signal(signal.SIGSTOP)
     wait_split([a], fleet.sinks, {4}, timeout=SESSION_MS / 1000 + 20)
-    time.sleep(1)
+    wait_sending(a, frozen, writer.done)  # the new owner sends before the zombie wakes
     b.signal(signal.SIGCONT)
-    assert writer.done.wait(120)
+    writer.finish(120)
 
     result = delivered(kafka_broker, fleet, per_sink, timeout=90)
     assert result.missing == {}
@@ -141,21 +182,26 @@ def test_a_member_frozen_past_its_session_delivers_nothing_after_its_sinks_moved
 
 
 def test_a_rolling_restart_of_every_member_loses_and_repeats_nothing(
-    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[GroupEngine]
+    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[EngineProcess]
 ) -> None:
     fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 6)
-    trio = [GroupEngine(fleet) for _ in range(3)]
+    trio = [group_member(fleet) for _ in range(3)]
     members += trio
     wait_split(trio, fleet.sinks, {2}, timeout=60)
     per_sink = 900
-    writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink).start()
+    writer = Writer(kurrentdb_process.client(), fleet.sinks, per_sink, rate=RATE, keys=3).start()
 
     for member in trio:
-        time.sleep(1.0)
+        # Restarted while the writer writes (once it is done, there is no mid-stream).
+        wait_until(
+            partial(delivered_any, member, writer.done),
+            30,
+            f"{member.addr} to deliver before its restart",
+        )
         assert member.stop() == 0
         member.start()
         wait_split(trio, fleet.sinks, {1, 2, 3}, timeout=60)
-    assert writer.done.wait(120)
+    writer.finish(120)
 
     result = delivered(kafka_broker, fleet, per_sink, timeout=90)
     assert result.missing == {}
@@ -163,44 +209,44 @@ def test_a_rolling_restart_of_every_member_loses_and_repeats_nothing(
 
 
 def test_two_standalone_engines_on_one_sink_stop_the_second_with_a_plain_error(
-    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[GroupEngine]
+    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[EngineProcess]
 ) -> None:
     fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 1)
-    first = GroupEngine(fleet, "--group", "")
+    first = group_member(fleet, "--group", "")
     members.append(first)
     deadline = time.monotonic() + 60
     while first.running() != set(fleet.sinks):
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    second = GroupEngine(fleet, "--group", "")
+    second = group_member(fleet, "--group", "")
     members.append(second)
-    writer = Writer(kurrentdb_process.client(), fleet.sinks, 300).start()
-    assert writer.done.wait(60)
+    writer = Writer(kurrentdb_process.client(), fleet.sinks, 300, rate=RATE, keys=3).start()
+    writer.finish(60)
 
     sink = fleet.sinks[0]
 
-    def state(member: GroupEngine) -> str | None:
-        answer = member.get(f"/sinks/{sink}")  # None until its status server is up
-        return None if answer is None else str(answer["state"])
+    def states() -> list[str | None]:
+        # None: that engine is not answering on its status address yet
+        return [(m.get(f"/sinks/{sink}") or {}).get("state") for m in (first, second)]
 
-    deadline = time.monotonic() + 30
-    states: list[str | None] = []
-    while time.monotonic() < deadline:
-        states = [state(m) for m in (first, second)]
-        if "FAILED" in states:
-            break
-        time.sleep(0.2)
-    assert sorted(str(s) for s in states) == ["FAILED", "RUNNING"]
-    loser = (first, second)[states.index("FAILED")]
+    def once_one_failed() -> list[str | None] | None:
+        now = states()
+        return now if "FAILED" in now else None
+
+    shown = wait_until(
+        once_one_failed, 30, lambda: f"one of the two engines to fail {sink}: {states()}"
+    )
+    assert sorted(shown, key=str) == ["FAILED", "RUNNING"]
+    loser = (first, second)[shown.index("FAILED")]
     error = loser.get(f"/sinks/{sink}")["last_error"]
     assert error.startswith(f"another engine is writing the checkpoints of sink {sink}")
 
 
 def test_processes_two_runs_two_members_under_one_parent_that_restarts_a_dead_one(
-    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[GroupEngine]
+    folder: Path, kafka_broker: Any, kurrentdb_process: Any, members: list[EngineProcess]
 ) -> None:
     fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 4)
-    parent = GroupEngine(fleet, "--processes", "2")
+    parent = group_member(fleet, "--processes", "2")
     members.append(parent)
 
     def children() -> list[dict[str, Any]]:
@@ -276,7 +322,7 @@ def test_a_lost_coordination_cluster_stops_the_sinks_after_the_session_then_they
     folder: Path,
     kafka_broker: Any,
     kurrentdb_process: Any,
-    members: list[GroupEngine],
+    members: list[EngineProcess],
     tmp_path: Path,
 ) -> None:
     if kafka_broker.external:
@@ -287,7 +333,7 @@ def test_a_lost_coordination_cluster_stops_the_sinks_after_the_session_then_they
     coordination.start()
     try:
         fleet = fleet_of(folder, kafka_broker, kurrentdb_process, 2)
-        member = GroupEngine(fleet, "--group-bootstrap", coordination.bootstrap())
+        member = group_member(fleet, "--group-bootstrap", coordination.bootstrap())
         members.append(member)
         wait_split([member], fleet.sinks, {2}, timeout=60)
 
