@@ -14,7 +14,6 @@ from typing import Any
 from engine.runtime.worker import SinkWorker
 from engine.runtime.worker_api import Connections, Incident, SinkState, WorkerStatus
 from engine.specification.model import SinkDefinition
-from tests.fixtures.kurrentdb_library import Client, NewEvent, StreamState
 from tests.support.waits import came_true
 
 KEYED = {"partitionKeyExtraction:enabled": True, "partitionKeyExtraction:source": "StreamSuffix"}

@@ -220,14 +220,17 @@ def test_two_standalone_engines_on_one_sink_stop_the_second_with_a_plain_error(
         time.sleep(0.1)
     second = group_member(fleet, "--group", "")
     members.append(second)
-    writer = Writer(kurrentdb_process.client(), fleet.sinks, 300, rate=RATE, keys=3).start()
-    writer.finish(60)
-
     sink = fleet.sinks[0]
 
     def states() -> list[str | None]:
         # None: that engine is not answering on its status address yet
         return [(m.get(f"/sinks/{sink}") or {}).get("state") for m in (first, second)]
+
+    # The two collide on the checkpoints they write for new events: both must be
+    # reading before the events come.
+    wait_until(lambda: states() == ["RUNNING", "RUNNING"], 60, "both engines to run the sink")
+    writer = Writer(kurrentdb_process.client(), fleet.sinks, 300, rate=RATE, keys=3).start()
+    writer.finish(60)
 
     def once_one_failed() -> list[str | None] | None:
         now = states()
