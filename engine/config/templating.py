@@ -52,6 +52,7 @@ from engine.config.linemap import LineMap
 from engine.config.regularfiles import Refused, read_regular
 from engine.config.secretbook import MASK, PLACEHOLDER, SecretBook
 from engine.config.yamlmarks import MAX_FILE_BYTES, parse_yaml, read_sink_text
+from engine.sandbox.limits import address_space_limited
 from engine.specification.constants import SECRET_DIRS_VARIABLE
 from engine.specification.model import Diagnostic, Location, Severity
 
@@ -79,6 +80,23 @@ class RenderOutcome:
     text: str | None
     diagnostics: tuple[Diagnostic, ...]
     line_map: LineMap | None = None
+
+
+@dataclass(frozen=True)
+class ContextSpec:
+    """What a worker process needs to render as a parent's ``TemplateContext`` does.
+
+    The values are the parent's, as loaded and overridden, so a worker never reads
+    ``_values/`` again; ``render_seconds`` is the parent's render bound.
+    """
+
+    root: str
+    display_root: str
+    env: str | None
+    values: dict[str, Any]
+    missing_secrets: MissingSecrets
+    environ: dict[str, str]
+    render_seconds: float
 
 
 @dataclass
@@ -130,7 +148,10 @@ class TemplateContext:
         secrets: SecretBook | None = None,
         missing_secrets: MissingSecrets = MissingSecrets.ERROR,
         environ: Mapping[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+        render_seconds: float | None = None,
     ) -> None:
+        """``values``: already loaded and overridden (``env`` and ``overrides`` unread)."""
         self.root = root
         self.real_root = root.resolve()
         self.display_root = display_root
@@ -138,11 +159,12 @@ class TemplateContext:
         self.secrets = secrets if secrets is not None else SecretBook()
         self.missing_secrets = missing_secrets
         self.environ = os.environ if environ is None else environ
-        self.values: dict[str, Any] = {}
+        self.values: dict[str, Any] = {} if values is None else values
+        self.render_seconds = render_seconds  # None: MAX_RENDER_SECONDS when rendering
         diagnostics: list[Diagnostic] = []
-        if env is not None:
+        if env is not None and values is None:
             diagnostics.extend(self._load_values(env))
-        for key, value in (overrides or {}).items():
+        for key, value in (overrides or {}).items() if values is None else ():
             # Overrides arrive as text (command line, engine options): read them as YAML.
             typed = scalar_value(value) if isinstance(value, str) else value
             diagnostics.extend(self._apply_override(key, typed))
@@ -159,6 +181,31 @@ class TemplateContext:
             environment=self.env,
         )
         self._local = threading.local()  # the render state of each thread's render
+
+    def spec(self) -> ContextSpec:
+        """This context as a worker process rebuilds it (``from_spec``)."""
+        return ContextSpec(
+            str(self.root),
+            self.display_root,
+            self.env,
+            self.values,
+            self.missing_secrets,
+            dict(self.environ),
+            MAX_RENDER_SECONDS if self.render_seconds is None else self.render_seconds,
+        )
+
+    @classmethod
+    def from_spec(cls, spec: ContextSpec) -> TemplateContext:
+        """A context rendering as the parent's did, with a secret book of its own."""
+        return cls(
+            Path(spec.root),
+            spec.display_root,
+            env=spec.env,
+            missing_secrets=spec.missing_secrets,
+            environ=spec.environ,
+            values=spec.values,
+            render_seconds=spec.render_seconds,
+        )
 
     @property
     def _state(self) -> _RenderState:
@@ -284,7 +331,8 @@ class TemplateContext:
 
     def render(self, file: Path, display: str, source: str) -> RenderOutcome:
         self._local.state = _RenderState()
-        self.sandbox.start_clock(MAX_RENDER_SECONDS)
+        seconds = MAX_RENDER_SECONDS if self.render_seconds is None else self.render_seconds
+        self.sandbox.start_clock(seconds)
         real = str(file.resolve())
         try:
             template = compile_template(self.sandbox, source, real)
@@ -301,7 +349,12 @@ class TemplateContext:
             where = self._syntax_location(exc, real, display)
             message = f"template syntax error: {exc.message}"
             return RenderOutcome(None, (self._diag(where, message),))
-        except (jinja2.TemplateError, RecursionError, MemoryError, OverflowError) as exc:
+        except MemoryError as exc:
+            if address_space_limited():
+                raise  # the bounded worker that set the limit reports it
+            where = self._runtime_location(exc.__traceback__, real, display)
+            return RenderOutcome(None, (self._diag(where, self._describe(exc)),))
+        except (jinja2.TemplateError, RecursionError, OverflowError) as exc:
             where = self._runtime_location(exc.__traceback__, real, display)
             return RenderOutcome(None, (self._diag(where, self._describe(exc)),))
         except Exception as exc:  # a filter or method failing on bad input
@@ -387,6 +440,7 @@ def _frames(tb: TracebackType | None) -> Iterator[tuple[str, int]]:
 __all__ = [
     "MASK",
     "PLACEHOLDER",
+    "ContextSpec",
     "LineMap",
     "MissingSecrets",
     "RenderOutcome",
