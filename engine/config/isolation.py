@@ -30,7 +30,10 @@ exhaust the engine:
 * What crosses back is the ``FileResult`` and the secret values the render used
   (added to the caller's ``SecretBook``, so masking works as before); the caller's
   ``TemplateContext`` goes over as a ``ContextSpec`` (its values as loaded, its
-  environment, its render bound).
+  environment, its render bound), with the caller's working directory, which the
+  worker moves to, so relative paths mean what they mean to the caller. A worker
+  keeps the context it built for the last spec's token: the next file of the same
+  poll renders in it (compiled macros reused) instead of a new one.
 
 The workers come from ``multiprocessing``'s ``forkserver`` context, with this module
 (and so the whole loader) preloaded in the server. Not ``fork``: the engine forks
@@ -84,7 +87,7 @@ def load_isolated(
     file: Path, display: str, context: TemplateContext, data: bytes | None = None
 ) -> FileResult:
     """``load_one`` in a bounded worker process (see the module)."""
-    request = _Request(str(file), display, data, context.spec())
+    request = _Request(str(file), display, data, context.spec(), _working_directory())
     return _shared_pool().evaluate(request, context.secrets, current_cancel())
 
 
@@ -97,6 +100,7 @@ class _Request:
     display: str
     data: bytes | None
     context: ContextSpec
+    cwd: str | None  # the caller's: relative paths mean the same in the worker
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ def _serve(channel: connection.Connection) -> None:
     _, core_hard = resource.getrlimit(resource.RLIMIT_CORE)
     resource.setrlimit(resource.RLIMIT_CORE, (0, core_hard))  # no core file on SIGXCPU
     limit_address_space(EVALUATION_MEMORY_BYTES)
+    context: TemplateContext | None = None
+    token = ""
     while True:
         try:
             request = channel.recv()
@@ -128,9 +134,13 @@ def _serve(channel: connection.Connection) -> None:
         if request is None:
             return
         _allow_cpu(EVALUATION_CPU_S)
+        if request.cwd is not None:
+            with contextlib.suppress(OSError):
+                os.chdir(request.cwd)
         reply: _Loaded | _OutOfMemory
         try:
-            context = TemplateContext.from_spec(request.context)
+            if context is None or request.context.token != token:
+                context, token = TemplateContext.from_spec(request.context), request.context.token
             result = load_one(Path(request.file), request.display, context, request.data)
             reply = _Loaded(result, context.secrets.values)
         except MemoryError:
@@ -257,6 +267,13 @@ class WorkerPool:
         process.start()
         theirs.close()
         return _Worker(process, ours)
+
+
+def _working_directory() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # it was removed
+        return None
 
 
 def _problem(display: str, message: str) -> FileResult:

@@ -37,9 +37,9 @@ its verdict says so, it keeps its last good definitions (a new file has none yet
 the poll returns with the files that did finish, so they apply at once. When a pending
 file finishes, ``on_ready`` is called with its path, and the next poll takes its result, reporting
 an error in it with its location as usual. A pending file that changes again, or
-goes away, has its load cancelled. ``close()`` returns at once: the renders in
-progress stop at their next sandbox check, their results are dropped, and nothing
-waits for them. Until no file is pending, a poll gives the files as they last
+goes away, has its load cancelled. ``close()`` returns at once: the loads in
+progress are cancelled (their worker processes killed), their results are dropped,
+and nothing waits for them. Until no file is pending, a poll gives the files as they last
 finished loading (the first guarantee holds once none is).
 """
 

@@ -21,8 +21,10 @@ Guarantees:
   renders changed files in parallel): what one render counts (loop iterations,
   placeholder warnings) and its clock are the calling thread's own, and the secret
   book is locked. Values are shared: a template that changes them through a dict
-  method changes them for the files rendering after it, as it did when files
-  rendered one by one (only the order is no longer fixed).
+  method changes them for the files rendering after it in the same process (each
+  worker of ``engine.config.isolation`` renders in its own copy of the context).
+* A context travels to a worker process as a ``ContextSpec`` (``spec``, made once)
+  and is rebuilt there by ``from_spec``, with the parent's values and render bound.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import re
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,9 +90,12 @@ class ContextSpec:
     """What a worker process needs to render as a parent's ``TemplateContext`` does.
 
     The values are the parent's, as loaded and overridden, so a worker never reads
-    ``_values/`` again; ``render_seconds`` is the parent's render bound.
+    ``_values/`` again; ``render_seconds`` is the parent's render bound. ``token``
+    names the parent's context: a worker keeps the context it built for a token and
+    renders the next file of that context in it, as the parent would have.
     """
 
+    token: str
     root: str
     display_root: str
     env: str | None
@@ -181,10 +187,17 @@ class TemplateContext:
             environment=self.env,
         )
         self._local = threading.local()  # the render state of each thread's render
+        self._spec: ContextSpec | None = None
 
     def spec(self) -> ContextSpec:
-        """This context as a worker process rebuilds it (``from_spec``)."""
+        """This context as a worker process rebuilds it (``from_spec``); made once."""
+        if self._spec is None:
+            self._spec = self._make_spec()
+        return self._spec
+
+    def _make_spec(self) -> ContextSpec:
         return ContextSpec(
+            uuid.uuid4().hex,
             str(self.root),
             self.display_root,
             self.env,
