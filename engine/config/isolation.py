@@ -190,6 +190,21 @@ class WorkerPool:
         self._idle_max = idle
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
+        self._warming: threading.Thread | None = None
+
+    def warm(self) -> None:
+        """Start a worker in the background, so the first load finds one ready."""
+        with self._lock:
+            if self._warming is not None or self._idle:
+                return
+            self._warming = threading.Thread(
+                target=self._warm_up, name="sinks-evaluate-warm", daemon=True
+            )
+            self._warming.start()
+
+    def _warm_up(self) -> None:
+        with contextlib.suppress(Exception):  # a load that needs a worker tries again
+            self._checkin(self._start())
 
     def evaluate(
         self, request: _Request, secrets: SecretBook, cancel: threading.Event | None
@@ -244,6 +259,9 @@ class WorkerPool:
         )
 
     def _checkout(self) -> _Worker:
+        warming = self._warming
+        if warming is not None:
+            warming.join()  # it is starting the worker this load can use
         with self._lock:
             while self._idle:
                 worker = self._idle.pop()
@@ -282,6 +300,11 @@ def _problem(display: str, message: str) -> FileResult:
 
 _POOL: WorkerPool | None = None
 _POOL_LOCK = threading.Lock()
+
+
+def warm_workers() -> None:
+    """Have a worker ready by the time the first file is loaded (see ``WorkerPool.warm``)."""
+    _shared_pool().warm()
 
 
 def _shared_pool() -> WorkerPool:

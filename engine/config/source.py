@@ -54,6 +54,7 @@ from typing import Any
 
 from engine.config.duplicates import duplicate_names
 from engine.config.isolation import load_isolated as load_one  # bounded, in a worker
+from engine.config.isolation import warm_workers
 from engine.config.renderpool import RenderJob, RenderPool
 from engine.config.sinkfile import FileResult
 from engine.config.templating import MissingSecrets, SecretBook, TemplateContext
@@ -159,6 +160,7 @@ class ConfigSource:
         self._patience = render_patience
         self._first_patience = first_patience
         self._jobs: dict[str, RenderJob] = {}  # files loading, by path
+        warm_workers()  # while this process walks the folder
 
     # ------------------------------------------------------------------------ polling
     def poll(self) -> Poll:
