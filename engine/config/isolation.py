@@ -86,9 +86,12 @@ def memory_message(limit: int) -> str:
 def load_isolated(
     file: Path, display: str, context: TemplateContext, data: bytes | None = None
 ) -> FileResult:
-    """``load_one`` in a bounded worker process (see the module)."""
+    """``load_one`` in a bounded worker process (see the module); never raises."""
     request = _Request(str(file), display, data, context.spec(), _working_directory())
-    return _shared_pool().evaluate(request, context.secrets, current_cancel())
+    try:
+        return _shared_pool().evaluate(request, context.secrets, current_cancel())
+    except Exception as exc:  # no worker could be started: this file alone fails
+        return _problem(display, f"internal error while loading: {exc!r}")
 
 
 # -- the messages between parent and worker ----------------------------------------------
