@@ -107,6 +107,11 @@ def cancel_renders_on(event: threading.Event) -> Iterator[None]:
         _CANCEL.cancel = before
 
 
+def current_cancel() -> threading.Event | None:
+    """The cancel event of ``cancel_renders_on`` on this thread, if any."""
+    return _CANCEL.cancel
+
+
 class RootedLoader(jinja2.BaseLoader):
     """Finds includes in ``_templates/`` then the root; never outside the root."""
 

@@ -17,9 +17,10 @@ Guarantees:
   with its path, once (the engine posts a reload request, which picks the result
   up). Marking and finishing hold one lock, so no result slips between the two.
 * ``cancel`` (a file changed again, or went away) and ``close`` stop a job: one not
-  started never starts; one rendering stops at its next sandbox check (every call,
-  filter, operator and loop step checks, see ``engine.config.jinja_env``) with
-  "rendering cancelled", and its result is dropped, with no ``on_ready``. Nobody
+  started never starts; one in progress stops with "rendering cancelled" (a load in
+  a worker process of ``engine.config.isolation``: the worker is killed; one on this
+  process's thread: at its next sandbox check, see ``engine.config.jinja_env``), and
+  its result is dropped, with no ``on_ready``. Nobody
   waits for that: the threads are daemons, so neither a poll nor a shutdown nor the
   process's exit waits for a render in progress. A job past its template (parsing,
   validating) finishes that step, which the size limits keep short, then ends.

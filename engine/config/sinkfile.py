@@ -2,10 +2,12 @@
 
 Guarantees:
 
-* ``load_one`` never raises: unreadable, binary or oversized files, template and YAML
-  errors, documents that are not sink mappings, unknown or repeated top-level keys,
-  bad names, labels or settings each become diagnostics; a defect in this code itself
-  becomes an "internal error while loading" diagnostic for this file alone.
+* ``load_one`` never raises (but a ``MemoryError`` in a process under an address-space
+  limit, which the bounded worker of ``engine.config.isolation`` reports): unreadable,
+  binary or oversized files, template and YAML errors, documents that are not sink
+  mappings, unknown or repeated top-level keys, bad names, labels or settings each
+  become diagnostics; a defect in this code itself becomes an "internal error while
+  loading" diagnostic for this file alone.
 * Top-level keys are those of ``engine.config.document`` (``name`` required), in any
   letter case; a misspelt one gets a did-you-mean.
 * For templates, locations of the rendered YAML are mapped back to template lines
@@ -36,6 +38,7 @@ from engine.config.yamlmarks import (
     parse_yaml,
     read_sink_bytes,
 )
+from engine.sandbox.limits import address_space_limited
 from engine.specification.constants import SINK_NAME_PATTERN, SINK_NAME_RULE
 from engine.specification.model import Diagnostic, Location, Related, Severity, SinkDefinition
 
@@ -63,6 +66,14 @@ def load_one(
     """Load ``file`` (or ``data``, its bytes as already read) for ``context``."""
     try:
         return _FileLoader(file, display, context).load(data)
+    except MemoryError:
+        if address_space_limited():
+            raise  # the bounded worker that set the limit reports it
+        return FileResult(
+            display,
+            (),
+            (Diagnostic(Location(display), "internal error while loading: MemoryError()"),),
+        )
     except Exception as exc:  # a defect here must not hide the other files
         return FileResult(
             display,

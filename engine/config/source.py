@@ -25,17 +25,21 @@ Guarantees:
 * When two files' last-good sets share a name, the file that already owned it wins.
 * Secret values rendered by templates are masked in every diagnostic.
 
+Bounded files: every file loads in a worker process (``engine.config.isolation``),
+so a file that would run for ever or take the machine's memory is stopped, with a
+diagnostic naming the bound, and the others load as usual.
+
 Slow files (``render_workers > 0``, what the running engine uses): each changed file
 loads on its own in a ``RenderPool`` (``engine.config.renderpool``). A poll waits at
-most ``render_patience`` seconds for them (its first poll waits for all: nothing runs
-yet); a file still loading after that is *pending*: its verdict says so, it keeps
-its last good definitions (a new file has none yet), and the poll returns with the
-files that did finish, so they apply at once. When a pending file finishes,
-``on_ready`` is called with its path, and the next poll takes its result, reporting
+most ``render_patience`` seconds for them (its first poll waits ``first_patience``,
+for all when None: nothing runs yet); a file still loading after that is *pending*:
+its verdict says so, it keeps its last good definitions (a new file has none yet), and
+the poll returns with the files that did finish, so they apply at once. When a pending
+file finishes, ``on_ready`` is called with its path, and the next poll takes its result, reporting
 an error in it with its location as usual. A pending file that changes again, or
-goes away, has its load cancelled. ``close()`` returns at once: the renders in
-progress stop at their next sandbox check, their results are dropped, and nothing
-waits for them. Until no file is pending, a poll gives the files as they last
+goes away, has its load cancelled. ``close()`` returns at once: the loads in
+progress are cancelled (their worker processes killed), their results are dropped,
+and nothing waits for them. Until no file is pending, a poll gives the files as they last
 finished loading (the first guarantee holds once none is).
 """
 
@@ -49,8 +53,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.config.duplicates import duplicate_names
+from engine.config.isolation import load_isolated as load_one  # bounded, in a worker
+from engine.config.isolation import warm_workers
 from engine.config.renderpool import RenderJob, RenderPool
-from engine.config.sinkfile import FileResult, load_one
+from engine.config.sinkfile import FileResult
 from engine.config.templating import MissingSecrets, SecretBook, TemplateContext
 from engine.config.walk import Walk, context_hash, walk
 from engine.config.yamlmarks import read_sink_bytes
@@ -135,6 +141,7 @@ class ConfigSource:
         render_workers: int = 0,
         render_patience: float | None = None,
         on_ready: Callable[[str], None] | None = None,
+        first_patience: float | None = None,
     ) -> None:
         """``render_workers``: 0 loads on the polling thread; see the module for the rest."""
         self.root = root
@@ -151,7 +158,9 @@ class ConfigSource:
         self._polled = False
         self._pool = RenderPool(render_workers, on_ready)
         self._patience = render_patience
+        self._first_patience = first_patience
         self._jobs: dict[str, RenderJob] = {}  # files loading, by path
+        warm_workers()  # while this process walks the folder
 
     # ------------------------------------------------------------------------ polling
     def poll(self) -> Poll:
@@ -228,7 +237,7 @@ class ConfigSource:
             job = self._jobs[file.display] = RenderJob(file.display, digest, load)
             self._pool.submit(job)
         if self._jobs:
-            patience = self._patience if self._polled else None
+            patience = self._patience if self._polled else self._first_patience
             self._pool.wait(self._jobs.values(), patience)
         for path, job in list(self._jobs.items()):
             result = self._pool.settle(job)

@@ -21,8 +21,10 @@ Guarantees:
   renders changed files in parallel): what one render counts (loop iterations,
   placeholder warnings) and its clock are the calling thread's own, and the secret
   book is locked. Values are shared: a template that changes them through a dict
-  method changes them for the files rendering after it, as it did when files
-  rendered one by one (only the order is no longer fixed).
+  method changes them for the files rendering after it in the same process (each
+  worker of ``engine.config.isolation`` renders in its own copy of the context).
+* A context travels to a worker process as a ``ContextSpec`` (``spec``, made once)
+  and is rebuilt there by ``from_spec``, with the parent's values and render bound.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import re
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +56,7 @@ from engine.config.linemap import LineMap
 from engine.config.regularfiles import Refused, read_regular
 from engine.config.secretbook import MASK, PLACEHOLDER, SecretBook
 from engine.config.yamlmarks import MAX_FILE_BYTES, parse_yaml, read_sink_text
+from engine.sandbox.limits import address_space_limited
 from engine.specification.constants import SECRET_DIRS_VARIABLE
 from engine.specification.model import Diagnostic, Location, Severity
 
@@ -80,6 +84,26 @@ class RenderOutcome:
     text: str | None
     diagnostics: tuple[Diagnostic, ...]
     line_map: LineMap | None = None
+
+
+@dataclass(frozen=True)
+class ContextSpec:
+    """What a worker process needs to render as a parent's ``TemplateContext`` does.
+
+    The values are the parent's, as loaded and overridden, so a worker never reads
+    ``_values/`` again; ``render_seconds`` is the parent's render bound. ``token``
+    names the parent's context: a worker keeps the context it built for a token and
+    renders the next file of that context in it, as the parent would have.
+    """
+
+    token: str
+    root: str
+    display_root: str
+    env: str | None
+    values: dict[str, Any]
+    missing_secrets: MissingSecrets
+    environ: dict[str, str]
+    render_seconds: float
 
 
 @dataclass
@@ -131,7 +155,10 @@ class TemplateContext:
         secrets: SecretBook | None = None,
         missing_secrets: MissingSecrets = MissingSecrets.ERROR,
         environ: Mapping[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+        render_seconds: float | None = None,
     ) -> None:
+        """``values``: already loaded and overridden (``env`` and ``overrides`` unread)."""
         self.root = root
         self.real_root = root.resolve()
         self.display_root = display_root
@@ -139,11 +166,12 @@ class TemplateContext:
         self.secrets = secrets if secrets is not None else SecretBook()
         self.missing_secrets = missing_secrets
         self.environ = os.environ if environ is None else environ
-        self.values: dict[str, Any] = {}
+        self.values: dict[str, Any] = {} if values is None else values
+        self.render_seconds = render_seconds  # None: MAX_RENDER_SECONDS when rendering
         diagnostics: list[Diagnostic] = []
-        if env is not None:
+        if env is not None and values is None:
             diagnostics.extend(self._load_values(env))
-        for key, value in (overrides or {}).items():
+        for key, value in (overrides or {}).items() if values is None else ():
             # Overrides arrive as text (command line, engine options): read them as YAML.
             typed = scalar_value(value) if isinstance(value, str) else value
             diagnostics.extend(self._apply_override(key, typed))
@@ -160,6 +188,38 @@ class TemplateContext:
             environment=self.env,
         )
         self._local = threading.local()  # the render state of each thread's render
+        self._spec: ContextSpec | None = None
+
+    def spec(self) -> ContextSpec:
+        """This context as a worker process rebuilds it (``from_spec``); made once."""
+        if self._spec is None:
+            self._spec = self._make_spec()
+        return self._spec
+
+    def _make_spec(self) -> ContextSpec:
+        return ContextSpec(
+            uuid.uuid4().hex,
+            str(self.root),
+            self.display_root,
+            self.env,
+            self.values,
+            self.missing_secrets,
+            dict(self.environ),
+            MAX_RENDER_SECONDS if self.render_seconds is None else self.render_seconds,
+        )
+
+    @classmethod
+    def from_spec(cls, spec: ContextSpec) -> TemplateContext:
+        """A context rendering as the parent's did, with a secret book of its own."""
+        return cls(
+            Path(spec.root),
+            spec.display_root,
+            env=spec.env,
+            missing_secrets=spec.missing_secrets,
+            environ=spec.environ,
+            values=spec.values,
+            render_seconds=spec.render_seconds,
+        )
 
     @property
     def _state(self) -> _RenderState:
@@ -285,7 +345,8 @@ class TemplateContext:
 
     def render(self, file: Path, display: str, source: str) -> RenderOutcome:
         self._local.state = _RenderState()
-        self.sandbox.start_clock(MAX_RENDER_SECONDS)
+        seconds = MAX_RENDER_SECONDS if self.render_seconds is None else self.render_seconds
+        self.sandbox.start_clock(seconds)
         real = str(file.resolve())
         try:
             template = compile_template(self.sandbox, source, real)
@@ -302,7 +363,12 @@ class TemplateContext:
             where = self._syntax_location(exc, real, display)
             message = f"template syntax error: {exc.message}"
             return RenderOutcome(None, (self._diag(where, message),))
-        except (jinja2.TemplateError, RecursionError, MemoryError, OverflowError) as exc:
+        except MemoryError as exc:
+            if address_space_limited():
+                raise  # the bounded worker that set the limit reports it
+            where = self._runtime_location(exc.__traceback__, real, display)
+            return RenderOutcome(None, (self._diag(where, self._describe(exc)),))
+        except (jinja2.TemplateError, RecursionError, OverflowError) as exc:
             where = self._runtime_location(exc.__traceback__, real, display)
             return RenderOutcome(None, (self._diag(where, self._describe(exc)),))
         except Exception as exc:  # a filter or method failing on bad input
@@ -388,6 +454,7 @@ def _frames(tb: TracebackType | None) -> Iterator[tuple[str, int]]:
 __all__ = [
     "MASK",
     "PLACEHOLDER",
+    "ContextSpec",
     "LineMap",
     "MissingSecrets",
     "RenderOutcome",

@@ -36,6 +36,8 @@ from typing import Any
 
 from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, MiniRacer
 
+from engine.sandbox.limits import Stopped, address_space_limited, in_child
+from engine.specification.constants import EVALUATION_MEMORY_BYTES, TRANSFORMER_CHECK_DEADLINE_S
 from engine.specification.errors import PermanentError
 
 FUNCTION_KEY = "transformer:function"
@@ -104,7 +106,19 @@ class Transformer:
                 raise PermanentError(
                     f"{FUNCTION_KEY}: the JavaScript does not compile or run: {_first_line(exc)}"
                 ) from exc
-            if js.eval("typeof transform") != "function":
+            try:
+                kind = js.eval("typeof transform", timeout_sec=CALL_LIMIT_S)
+            except JSTimeoutException as exc:
+                with contextlib.suppress(JSEvalException):
+                    js.eval("0")  # wait for V8 to finish stopping the call, as below
+                raise PermanentError(
+                    f"{FUNCTION_KEY}: looking up transform took longer than {CALL_LIMIT_S:g} s"
+                ) from exc
+            except JSEvalException as exc:
+                raise PermanentError(
+                    f"{FUNCTION_KEY}: the JavaScript does not compile or run: {_first_line(exc)}"
+                ) from exc
+            if kind != "function":
                 raise PermanentError(
                     f"{FUNCTION_KEY}: the JavaScript must define a function named transform(record)"
                 )
@@ -169,8 +183,28 @@ def source_problem(encoded_function: str) -> str | None:
     """Why a sink with this ``transformer:function`` could not start, or None.
 
     Builds the transformer exactly as a running sink does (compiled and its top-level
-    code run in V8, under the same limits), so what validates also starts.
+    code run in V8, under the same limits), so what validates also starts. In a
+    process under an address-space limit (the evaluation worker of
+    ``engine.config.isolation``), where V8 cannot start, it is built in a child without
+    that limit, stopped after ``TRANSFORMER_CHECK_DEADLINE_S`` or beyond
+    ``EVALUATION_MEMORY_BYTES`` of resident memory.
     """
+    if address_space_limited():
+        outcome = in_child(
+            _problem_here, encoded_function, TRANSFORMER_CHECK_DEADLINE_S, EVALUATION_MEMORY_BYTES
+        )
+        if not isinstance(outcome, Stopped):
+            return outcome
+        if outcome.reason == "time":
+            return f"checking the JavaScript took longer than {TRANSFORMER_CHECK_DEADLINE_S:g} s"
+        if outcome.reason == "memory":
+            mib = EVALUATION_MEMORY_BYTES // (1024 * 1024)
+            return f"checking the JavaScript used more than {mib} MiB"
+        return f"checking the JavaScript failed: {outcome.detail}"
+    return _problem_here(encoded_function)
+
+
+def _problem_here(encoded_function: str) -> str | None:
     try:
         Transformer(encoded_function).close()
     except PermanentError as exc:

@@ -86,3 +86,22 @@ CLUSTER_OPTION_VARIABLES = {
 }
 # Folders outside the config root that a template's secret_file() may read.
 SECRET_DIRS_VARIABLE = "SINKS_SECRET_DIRS"
+
+# Each sink file is evaluated (rendered, parsed, validated, its regexes, JSONPath and
+# JavaScript compiled) in a worker process of its own (engine.config.isolation), which is
+# stopped when it passes one of these bounds. The deadline is the parent's wall clock from
+# the moment the file is handed to a worker; it is later than the template's own 10 s
+# bound (engine.config.templating), which stops a render first and names its line. The
+# CPU-time limit is the worker's backstop for a parent that is gone; the address-space
+# limit makes an allocation beyond it fail in the worker instead of taking the machine.
+EVALUATION_DEADLINE_S = 15.0
+EVALUATION_CPU_S = 20
+EVALUATION_MEMORY_BYTES = 512 * 1024 * 1024
+# V8 reserves terabytes of address space at start, so a transformer's JavaScript is
+# compiled in a short-lived child of the worker without the address-space limit, stopped
+# after this many seconds or once its resident memory passes EVALUATION_MEMORY_BYTES
+# (V8's own heap limit and its 5 s per call stop it first in every case measured).
+TRANSFORMER_CHECK_DEADLINE_S = 12.0
+# How long `sinks run`'s first poll waits for the files before the engine starts with
+# those that are loaded; the others are pending and apply when they finish.
+FIRST_LOAD_PATIENCE_S = 5.0

@@ -133,6 +133,24 @@ class SinkDefinition:
         object.__setattr__(self, "labels", _freeze(self.labels))
         object.__setattr__(self, "locations", MappingProxyType(dict(self.locations)))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles (definitions come back from the process that loaded their file): the
+        frozen mappings travel as plain ones and are frozen again on arrival."""
+        return (
+            SinkDefinition,
+            (
+                self.name,
+                self.settings,
+                self.plain_canonical(),
+                self.explicit,
+                self.source_file,
+                self.description,
+                self.enabled,
+                dict(self.labels),
+                dict(self.locations),
+            ),
+        )
+
     @classmethod
     def from_canonical(
         cls, name: str, canonical: Mapping[str, Any], **fields: Any

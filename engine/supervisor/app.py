@@ -34,6 +34,7 @@ from engine.specification.constants import (
     DEFAULT_KURRENTDB_URL,
     DEFAULT_SINKS_DIR,
     DEFAULT_STATUS_ADDR,
+    FIRST_LOAD_PATIENCE_S,
     RELOAD_LOAD_WORKERS,
     RELOAD_PATIENCE_S,
     SHUTDOWN_TIMEOUT_S,
@@ -95,6 +96,7 @@ class EngineApp:
             render_workers=RELOAD_LOAD_WORKERS,
             render_patience=RELOAD_PATIENCE_S,
             on_ready=self._file_loaded,
+            first_patience=FIRST_LOAD_PATIENCE_S,
         )
         self.log.mask_with(self.source.secrets)
         self.supervisor: Supervisor = Supervisor(
