@@ -16,8 +16,8 @@ from engine.config import isolation
 from engine.supervisor import app as app_module
 from tests.config.test_isolation import ENDLESS
 from tests.config.test_source_slow import WAIT_S
-from tests.supervisor.fakes import sink_yaml
-from tests.supervisor.test_reload_slow import Engine
+from tests.supervisor.fakes import Journal, sink_yaml
+from tests.support.engines import EngineInThread
 
 
 def test_the_engine_starts_reloads_and_stops_beside_a_stuck_file(
@@ -28,16 +28,23 @@ def test_the_engine_starts_reloads_and_stops_beside_a_stuck_file(
     (tmp_path / "fast.yaml").write_text(sink_yaml("fast", "f1"))
     stuck = tmp_path / "stuck.yaml.j2"
     stuck.write_text(ENDLESS + sink_yaml("stuck", "s1"))
-    engine = Engine(tmp_path)  # its first poll returns with the stuck file pending
+    journal = Journal()
+
+    def started(name: str) -> list[str]:
+        return [topic for action, topic in journal.actions(name) if action == "start"]
+
+    # Its first poll returns with the stuck file pending.
+    engine = EngineInThread(tmp_path, worker_factory=journal.factory, status_addr=None, watch=False)
     try:
-        engine.wait_until(lambda: engine.started("fast") == ["f1"])
+        engine.wait_reloaded(lambda: started("fast") == ["f1"], WAIT_S)
         (tmp_path / "fast.yaml").write_text(sink_yaml("fast", "f2"))
         engine.app.queue.post("test: fast.yaml changed")
-        engine.wait_until(lambda: engine.started("fast") == ["f1", "f2"])
-        assert engine.started("stuck") == []
+        engine.wait_reloaded(lambda: started("fast") == ["f1", "f2"], WAIT_S)
+        assert started("stuck") == []
         assert engine.app.source.poll().pending_files == (str(stuck),)
     finally:
         engine.app.request_stop()
+        assert engine.serving is not None
         engine.serving.join(WAIT_S)
         stopped = threading.Thread(target=engine.app.shutdown)
         stopped.start()
