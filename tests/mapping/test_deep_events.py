@@ -10,6 +10,7 @@ import pytest
 from engine.mapping.pipeline import Mapper, TransformError
 from engine.runtime.errors_policy import BatchSender, PoisonPolicy
 from tests.mapping.helpers import js, record, settings
+from tests.mapping.test_jsonpath_functions import Pipeline
 
 
 def nested(depth: int) -> bytes:
@@ -49,17 +50,6 @@ def test_a_deep_event_fails_alone_with_its_position(
     [done] = caught.value.completed
     assert done is not None and done.position == 100
     mapper.close()
-
-
-class Pipeline:
-    def __init__(self) -> None:
-        self.handed: list[tuple[str | None, int]] = []
-
-    def send(self, message: Any, position: int, revision: int | None = None) -> None:
-        self.handed.append((message.topic, position))
-
-    def skip(self, position: int, revision: int | None = None) -> None:
-        self.handed.append((None, position))
 
 
 def test_errors_tolerance_skip_moves_past_a_deep_event() -> None:

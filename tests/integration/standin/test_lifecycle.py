@@ -57,6 +57,12 @@ def test_process_restart_reloads_the_journal(kurrentdb_process, hard):
         )
 
 
+def append_one(client, stream):  # type: ignore[no-untyped-def]
+    return client.append_to_stream(
+        stream, current_version=StreamState.ANY, events=list(events("OrderPlaced", 1)), timeout=20
+    )
+
+
 def test_refused_connections_then_service_resumes(kurrentdb):
     client = kurrentdb.client()
     stream = kurrentdb.unique("orders")
@@ -67,14 +73,7 @@ def test_refused_connections_then_service_resumes(kurrentdb):
     # Under load the restart can take longer than the refusal window: wait for it, then
     # for the first call that gets through the client's reconnect back-off.
     assert kurrentdb.wait_serving(60)
-    once_served(
-        lambda: client.append_to_stream(
-            stream,
-            current_version=StreamState.ANY,
-            events=list(events("OrderPlaced", 1)),
-            timeout=20,
-        )
-    )
+    once_served(lambda: append_one(client, stream))
     assert len(client.get_stream(stream, timeout=20)) == 2
 
 
@@ -86,12 +85,5 @@ def test_refused_connections_in_the_process_variant(kurrentdb_process):
     with pytest.raises(errors.ServiceUnavailable):
         append(client, stream, events("OrderPlaced", 1))
     assert kurrentdb_process.wait_serving(60)
-    once_served(
-        lambda: client.append_to_stream(
-            stream,
-            current_version=StreamState.ANY,
-            events=list(events("OrderPlaced", 1)),
-            timeout=20,
-        )
-    )
+    once_served(lambda: append_one(client, stream))
     assert len(client.get_stream(stream, timeout=20)) == 2
