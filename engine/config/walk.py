@@ -115,7 +115,11 @@ def context_hash(root: Path) -> str:
     if not root.is_dir():
         return ""
     digest = hashlib.sha256()
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("_")):
+    try:
+        entries = list(root.iterdir())
+    except OSError:  # an unlistable root: walk() reports it
+        return ""
+    for folder in sorted(p for p in entries if p.is_dir() and p.name.startswith("_")):
         for item in sorted(folder.rglob("*")):
             if item.is_file():
                 digest.update(str(item.relative_to(root)).encode() + b"\0")
