@@ -58,6 +58,13 @@ from multiprocessing import connection
 from pathlib import Path
 from typing import Any
 
+# What the rules import lazily is imported here, so the process server preloads it and
+# no worker has to map a C extension after lowering its address-space limit: under the
+# limit, the `regex` extension once failed to map ("failed to map segment from shared
+# object") and the file got an internal error instead of its verdict.
+import engine.config.jsonpath_syntax
+import engine.sandbox.regexes
+import engine.sandbox.transformer  # noqa: F401
 from engine.config.jinja_env import current_cancel
 from engine.config.sinkfile import FileResult, load_one
 from engine.config.templating import ContextSpec, SecretBook, TemplateContext
