@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.kafka",
     "tests.fixtures.kurrentdb",
     "tests.support.project",
+    "tests.support.failure_logs",
 ]
