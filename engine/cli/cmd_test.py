@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load(args, args.env or default_env())
     print_diagnostics(loaded.diagnostics)
-    report = run_tests(args.dir, loaded.definitions)
+    report = run_tests(args.dir, loaded.definitions, loaded.secrets.mask_value)
     print_diagnostics(report.diagnostics())
     if args.verbose:
         for result in report.results:

@@ -9,7 +9,10 @@ JSONPath), the transformer, the key, the headers and the value.
 Every mismatch is a ``Diagnostic`` pointing at the expectation in the test file
 (``sinks.d/orders.test.yaml:14:7: error: case 'eu order': key: expected 'eu', got
 'us'``). A case passes when it has no diagnostic. Results are pure values; the
-``sinks test`` command prints them.
+``sinks test`` command prints them. What the sink made is shown through ``mask``
+(the caller's secrets masked as values, before they are quoted: a quoted secret
+with quotes, backslashes or non-ASCII no longer holds its text as it is); the
+comparison itself uses the real values.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ from engine.specification.errors import PermanentError
 from engine.specification.model import Diagnostic, Location, Message, SinkDefinition
 
 _MISSING = object()
+Mask = Callable[[Any], Any]
+
+
+def _unmasked(value: Any) -> Any:
+    return value
 
 
 @dataclass(frozen=True)
@@ -92,18 +100,21 @@ def read_test_file(path: Path, display: str) -> TestFile:
     return read_test_document(parsed.documents[0], display)
 
 
-def run_tests(root: str | Path, definitions: Sequence[SinkDefinition]) -> TestReport:
+def run_tests(
+    root: str | Path, definitions: Sequence[SinkDefinition], mask: Mask = _unmasked
+) -> TestReport:
     results: list[CaseResult] = []
     problems: list[Diagnostic] = []
     for path, display in find_test_files(root):
-        file_results, file_problems = run_test_file(read_test_file(path, display), definitions)
+        test = read_test_file(path, display)
+        file_results, file_problems = run_test_file(test, definitions, mask)
         results.extend(file_results)
         problems.extend(file_problems)
     return TestReport(tuple(results), tuple(problems))
 
 
 def run_test_file(
-    test: TestFile, definitions: Sequence[SinkDefinition]
+    test: TestFile, definitions: Sequence[SinkDefinition], mask: Mask = _unmasked
 ) -> tuple[list[CaseResult], list[Diagnostic]]:
     """Results of each case of ``test``; cases that could not be read count as failed."""
     case_keys = {f"case '{n}'" for n in test.broken_cases} | {
@@ -126,7 +137,8 @@ def run_test_file(
                 failure = Diagnostic(mapper.location, mapper.message, key=f"case '{case.name}'")
                 results.append(CaseResult(test.path, case.name, (failure,)))
                 continue
-            results.append(CaseResult(test.path, case.name, tuple(check_case(mapper, case))))
+            failures = tuple(check_case(mapper, case, mask))
+            results.append(CaseResult(test.path, case.name, failures))
     finally:
         for mapper in mappers.values():
             if isinstance(mapper, Mapper):
@@ -198,7 +210,7 @@ def _mapper(definition: SinkDefinition, case: Case) -> Mapper | Diagnostic:
         return Diagnostic(where, f"sink '{definition.name}' cannot start: {exc}")
 
 
-def check_case(mapper: Mapper, case: Case) -> list[Diagnostic]:
+def check_case(mapper: Mapper, case: Case, mask: Mask = _unmasked) -> list[Diagnostic]:
     """The mismatches between what ``mapper`` does with the case's event and ``expect``."""
     expect = case.expect
     label = f"case '{case.name}'"
@@ -216,10 +228,11 @@ def check_case(mapper: Mapper, case: Case) -> list[Diagnostic]:
             return [
                 fail(
                     "error",
-                    f"expected an error containing {_show(expect['error'])}, got {_show(str(exc))}",
+                    f"expected an error containing {_show(expect['error'])}, "
+                    f"got {_show(mask(str(exc)))}",
                 )
             ]
-        return [Diagnostic(case.locate("event"), f"mapping failed: {exc}", key=label)]
+        return [Diagnostic(case.locate("event"), f"mapping failed: {mask(str(exc))}", key=label)]
     if "error" in expect:
         got = "a message" if message is not None else "the event filtered out"
         return [fail("error", f"expected an error containing {_show(expect['error'])}, got {got}")]
@@ -235,23 +248,29 @@ def check_case(mapper: Mapper, case: Case) -> list[Diagnostic]:
                 key=label,
             )
         ]
-    return _compare(message, expect, fail)
+    return _compare(message, expect, fail, mask)
 
 
 def _compare(
-    message: Message, expect: Mapping[str, Any], fail: Callable[..., Diagnostic]
+    message: Message, expect: Mapping[str, Any], fail: Callable[..., Diagnostic], mask: Mask
 ) -> list[Diagnostic]:
     failures: list[Diagnostic] = []
     if "topic" in expect and str(expect["topic"]) != message.topic:
         failures.append(
-            fail("topic", f"topic: expected {_show(expect['topic'])}, got {_show(message.topic)}")
+            fail(
+                "topic",
+                f"topic: expected {_show(expect['topic'])}, got {_show(mask(message.topic))}",
+            )
         )
     if "key" in expect:
         wanted = None if expect["key"] is None else _text(expect["key"])
         got = None if message.key is None else message.key.decode("utf-8", "replace")
         if wanted != got:
             failures.append(
-                fail("key", f"key: expected {_show(wanted, 'no key')}, got {_show(got, 'no key')}")
+                fail(
+                    "key",
+                    f"key: expected {_show(wanted, 'no key')}, got {_show(mask(got), 'no key')}",
+                )
             )
     for name, value in (expect.get("headers") or {}).items():
         present = [v for n, v in message.headers if n == name]
@@ -263,7 +282,7 @@ def _compare(
                     ("headers", name),
                     f"header '{name}': expected "
                     f"{_show(wanted_header, 'no such header')}, "
-                    f"got {_show(got_header, 'no such header')}",
+                    f"got {_show(mask(got_header), 'no such header')}",
                 )
             )
     parsed = _parse(message.value)
@@ -276,35 +295,38 @@ def _compare(
             equal, got_value = parsed == wanted_value, parsed
         if not equal:
             failures.append(
-                fail("value", f"value: expected {_show(wanted_value)}, got {_show(got_value)}")
+                fail(
+                    "value",
+                    f"value: expected {_show(wanted_value)}, got {_show(mask(got_value))}",
+                )
             )
     if "value_contains" in expect:
         if parsed is _MISSING:
             failures.append(fail("value_contains", "value_contains: the value is not JSON"))
         else:
-            for path, problem in _subset(expect["value_contains"], parsed, "value"):
+            for path, problem in _subset(expect["value_contains"], parsed, "value", mask):
                 failures.append(fail("value_contains", f"{path}: {problem}"))
     return failures
 
 
-def _subset(wanted: Any, got: Any, path: str) -> list[tuple[str, str]]:
+def _subset(wanted: Any, got: Any, path: str, mask: Mask) -> list[tuple[str, str]]:
     """Where ``got`` does not contain ``wanted`` (objects by key, lists element-wise)."""
     if isinstance(wanted, dict):
         if not isinstance(got, dict):
-            return [(path, f"expected an object, got {_show(got)}")]
+            return [(path, f"expected an object, got {_show(mask(got))}")]
         found: list[tuple[str, str]] = []
         for key, value in wanted.items():
             if key not in got:
                 found.append((f"{path}.{key}", "missing"))
             else:
-                found.extend(_subset(value, got[key], f"{path}.{key}"))
+                found.extend(_subset(value, got[key], f"{path}.{key}", mask))
         return found
     if isinstance(wanted, list):
         if not isinstance(got, list) or len(got) != len(wanted):
-            return [(path, f"expected {_show(wanted)}, got {_show(got)}")]
-        return [p for i, w in enumerate(wanted) for p in _subset(w, got[i], f"{path}[{i}]")]
+            return [(path, f"expected {_show(wanted)}, got {_show(mask(got))}")]
+        return [p for i, w in enumerate(wanted) for p in _subset(w, got[i], f"{path}[{i}]", mask)]
     if wanted != got or isinstance(wanted, bool) != isinstance(got, bool):
-        return [(path, f"expected {_show(wanted)}, got {_show(got)}")]
+        return [(path, f"expected {_show(wanted)}, got {_show(mask(got))}")]
     return []
 
 

@@ -32,10 +32,12 @@ plain evaluation on generated queries).
 
 The regex functions of filters, RFC 9535's ``match()`` (the whole string) and
 ``search()`` (anywhere in it), run with the engine's time bound
-(``engine.sandbox.regexes``): a pattern that takes longer than ``MATCH_TIMEOUT_S``
-on one value raises ``RegexTimeout`` naming the function and its pattern, which
-the mapper turns into that event's ``TransformError`` (so ``errors:tolerance``
-decides what happens to it). Everything else about them is the package's own: a
+(``engine.sandbox.regexes``): a pattern that takes longer than
+``REGEX_SEARCH_LIMIT_S`` on one value, or a filter whose searches on one event take
+longer than ``JSONPATH_REGEX_BUDGET_S`` together (a filter over every item of a long
+array searches once per item), raises ``RegexTimeout`` naming the function and its
+pattern, which the mapper turns into that event's ``TransformError`` (so
+``errors:tolerance`` decides what happens to it). Everything else about them is the package's own: a
 pattern that is not a valid I-Regexp (RFC 9485), or a value that is not a string,
 gives false, patterns are translated to the ``regex`` package as RFC 9485 section 5
 says (``.`` is one code point other than a line end), and each function runs in the
@@ -52,6 +54,8 @@ environment's ``function_extensions``) and 2.x (Python 3.12 and later;
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -62,7 +66,8 @@ from iregexp_check import check as is_iregexp
 
 from engine.config.jsonpath_syntax import one_line
 from engine.mapping.headers import iso_ms
-from engine.sandbox.regexes import UserRegex
+from engine.sandbox.regexes import RegexTimeout, UserRegex
+from engine.specification.constants import JSONPATH_REGEX_BUDGET_S, REGEX_SEARCH_LIMIT_S
 from engine.specification.errors import PermanentError
 from engine.specification.model import Record
 
@@ -162,9 +167,33 @@ class _BoundedRegexFunction(_FunctionBase):
         compiled = _function_pattern(self.name, pattern, self._mode)
         if compiled is None:
             return False
-        # RegexTimeout past MATCH_TIMEOUT_S
-        found = compiled.fullmatch(value) if self.name == "match" else compiled.search(value)
-        return found is not None
+        limit = REGEX_SEARCH_LIMIT_S
+        deadline = getattr(_event_budget, "deadline", None)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _budget_spent(compiled)
+            limit = min(limit, left)
+        try:
+            if self.name == "match":
+                return compiled.fullmatch(value, limit) is not None
+            return compiled.search(value, limit) is not None
+        except RegexTimeout:
+            if limit < REGEX_SEARCH_LIMIT_S:
+                raise _budget_spent(compiled) from None
+            raise
+
+
+# The deadline of the filter evaluation running on this thread (JsonPathFilter.matches):
+# every match()/search() call of one evaluation draws on the same budget.
+_event_budget = threading.local()
+
+
+def _budget_spent(compiled: UserRegex) -> RegexTimeout:
+    return RegexTimeout(
+        f"{compiled.key}: the match() and search() calls of the filter took longer than "
+        f"{JSONPATH_REGEX_BUDGET_S:g} s in all on this event (stopped at {compiled.shown})"
+    )
 
 
 def bounded_environment() -> jsonpath_rfc9535.JSONPathEnvironment:
@@ -304,6 +333,7 @@ class JsonPathFilter:
         """``RegexTimeout`` when a ``match()``/``search()`` in the query runs out of time,
         ``TooDeep`` when the query descends deeper into the event than can be walked."""
         target = {_WRAP: document} if self._wrapped else document
+        _event_budget.deadline = time.monotonic() + JSONPATH_REGEX_BUDGET_S
         try:
             # finditer stops at the first node: no need to build the whole node list.
             return next(iter(self._query.finditer(target)), None) is not None
@@ -312,3 +342,5 @@ class JsonPathFilter:
             raise TooDeep(
                 f"the JSONPath filter went too deep into the event's data ({type(exc).__name__})"
             ) from None
+        finally:
+            _event_budget.deadline = None

@@ -7,9 +7,10 @@ Guarantees:
   ``PermanentError`` with the engine's message when the expression does not compile.
   Validation, the running engine and ``sinks test`` all compile through here, so
   they accept exactly the same expressions.
-* ``UserRegex.search`` and ``UserRegex.fullmatch`` give up after ``MATCH_TIMEOUT_S``
-  and raise ``RegexTimeout`` (a ``PermanentError``) naming the setting, the
-  expression and the text: a catastrophic pattern fails that one event (or
+* ``UserRegex.search`` and ``UserRegex.fullmatch`` give up after
+  ``REGEX_SEARCH_LIMIT_S`` (``engine.specification.constants``; a caller may give a
+  shorter limit) and raise ``RegexTimeout`` (a ``PermanentError``) naming the
+  setting, the expression and the text: a catastrophic pattern fails that one event (or
   config-test case) with a clear error instead of stalling the sink. ``regex`` also
   recognises many such patterns (like ``^(a+)+$``) and runs them in linear time.
   The ``match()`` and ``search()`` functions of JSONPath filters run through here
@@ -23,16 +24,14 @@ from typing import Any
 
 import regex
 
+from engine.specification.constants import REGEX_SEARCH_LIMIT_S
 from engine.specification.errors import PermanentError
 
-# Longest one search may take: a stream name or event type matches in microseconds,
-# so only a pathological pattern gets near this.
-MATCH_TIMEOUT_S = 0.1
 _SHOWN_TEXT = 60  # characters of the searched text a timeout message shows
 
 
 class RegexTimeout(PermanentError):
-    """A user regex did not finish within ``MATCH_TIMEOUT_S`` on one text."""
+    """A user regex did not finish within its time limit."""
 
 
 def regex_problem(expression: str) -> str | None:
@@ -59,24 +58,24 @@ class UserRegex:
     def groups(self) -> int:
         return int(self.pattern.groups)
 
-    def search(self, text: str) -> Any:
-        """The first match in ``text`` (a ``regex.Match``) or None; ``RegexTimeout`` if slow."""
+    def search(self, text: str, limit: float = REGEX_SEARCH_LIMIT_S) -> Any:
+        """The first match in ``text`` (a ``regex.Match``) or None; ``RegexTimeout``
+        after ``limit`` seconds."""
         try:
-            return self.pattern.search(text, timeout=MATCH_TIMEOUT_S)
+            return self.pattern.search(text, timeout=limit)
         except TimeoutError:
-            raise self._timeout(text) from None
+            raise self._timeout(text, limit) from None
 
-    def fullmatch(self, text: str) -> Any:
-        """The match of the whole of ``text`` or None; ``RegexTimeout`` if slow."""
+    def fullmatch(self, text: str, limit: float = REGEX_SEARCH_LIMIT_S) -> Any:
+        """The match of the whole of ``text`` or None; ``RegexTimeout`` after ``limit``."""
         try:
-            return self.pattern.fullmatch(text, timeout=MATCH_TIMEOUT_S)
+            return self.pattern.fullmatch(text, timeout=limit)
         except TimeoutError:
-            raise self._timeout(text) from None
+            raise self._timeout(text, limit) from None
 
-    def _timeout(self, text: str) -> RegexTimeout:
+    def _timeout(self, text: str, limit: float) -> RegexTimeout:
         return RegexTimeout(
-            f"{self.key}: {self.shown} did not finish within {MATCH_TIMEOUT_S:g} s "
-            f"on {_shorten(text)!r}"
+            f"{self.key}: {self.shown} did not finish within {limit:.3g} s on {_shorten(text)!r}"
         )
 
 

@@ -19,6 +19,13 @@ Guarantees:
   ``TransformFailed`` naming the index of the record in the batch: never a
   silent drop.
 * Limits: 5 s per call plus 50 ms per record in a batch, and a 256 MiB heap.
+  What would escape them is not there: typed arrays, ``ArrayBuffer``,
+  ``SharedArrayBuffer``, ``DataView``, ``Atomics`` and ``WebAssembly`` keep their
+  memory outside V8's heap (six 256 MiB ``Uint8Array`` took the process to 1.6 GB
+  under the heap limit), and a callback given to ``setTimeout`` runs after its call
+  returned, outside that call's time limit (an endless one made the next record's
+  call time out). Touching any of these names throws a ``TypeError`` that says why,
+  which fails that record like any other throw.
 
 Crossing into V8 costs ~0.2 ms per call whatever the payload, so records are
 passed in batches (``transform_many``): one call for many records.
@@ -44,6 +51,40 @@ FUNCTION_KEY = "transformer:function"
 CALL_LIMIT_S = 5.0
 PER_RECORD_LIMIT_S = 0.05
 HEAP_LIMIT_BYTES = 256 * 1024 * 1024
+
+# Names a transform cannot use, and why (see the module docstring). Each becomes a
+# getter that throws, defined before the user's code runs and not configurable, so the
+# code can neither restore nor redefine it. The embedding defines the timer functions
+# itself as writable but not configurable: those become read-only functions that throw.
+_UNAVAILABLE = {
+    "memory outside the transform's heap limit": (
+        "ArrayBuffer SharedArrayBuffer DataView Atomics WebAssembly Int8Array Uint8Array "
+        "Uint8ClampedArray Int16Array Uint16Array Int32Array Uint32Array Float16Array "
+        "Float32Array Float64Array BigInt64Array BigUint64Array"
+    ),
+    "work after the call returned, outside its time limit": (
+        "setTimeout clearTimeout __timer_manager FinalizationRegistry"
+    ),
+}
+_LOCKDOWN = (
+    """
+(function (unavailable) {
+  for (const [why, names] of Object.entries(unavailable)) {
+    for (const name of names.split(" ")) {
+      const message = name + " is not available in a transform (" + why + ")";
+      const refuse = () => { throw new TypeError(message); };
+      const own = Object.getOwnPropertyDescriptor(globalThis, name);
+      if (own === undefined || own.configurable) {
+        Object.defineProperty(globalThis, name, {configurable: false, get: refuse});
+      } else {
+        Object.defineProperty(globalThis, name, {value: refuse, writable: false});
+      }
+    }
+  }
+})("""
+    + json.dumps(_UNAVAILABLE)
+    + ");"
+)
 
 # Runs transform on each record of a JSON array; stops at the first throw and says where.
 _DRIVER = """
@@ -100,6 +141,7 @@ class Transformer:
         try:
             js = self._js
             js.set_hard_memory_limit(HEAP_LIMIT_BYTES)
+            js.eval(_LOCKDOWN)
             try:
                 js.eval(source, timeout_sec=CALL_LIMIT_S)
             except JSEvalException as exc:

@@ -47,6 +47,15 @@ TEST_SUFFIXES = (".test.yaml", ".test.yml")
 # Folders starting with these hold values/templates (``_``) or are hidden (``.``).
 SKIPPED_FOLDER_PREFIXES = ("_", ".")
 
+# User regular expressions run per event (stream filters, partition keys, the match()
+# and search() functions of JSONPath filters): one search gives up after
+# REGEX_SEARCH_LIMIT_S, and all the searches of one JSONPath filter on one event after
+# JSONPATH_REGEX_BUDGET_S together (a filter that searches every item of a long array
+# would otherwise take the search limit once per item). A stream name or an event type
+# matches in microseconds: only a pathological pattern gets near either bound.
+REGEX_SEARCH_LIMIT_S = 0.1
+JSONPATH_REGEX_BUDGET_S = 0.5
+
 # Kafka transactions (cluster mode, and every sink with delivery:guarantee exactlyOnce):
 # the broker aborts the open transaction of a producer silent for this long.
 TRANSACTION_TIMEOUT_MS = 60_000

@@ -1,4 +1,10 @@
-"""No output of render shows a secret, whatever its text, and every JSON output parses.
+"""No output of a command shows a secret, whatever its text, and every JSON output parses.
+
+Commands that read sink files offline: render (every format), validate (every format,
+with a setting whose invalid value is the secret, so the error message would quote
+it), diff (an environment whose secret differs), test (a failing case, which prints the
+message it got, headers included). The running engine's log lines and status answers
+are pinned in tests/supervisor/test_logs.py and test_status.py.
 
 Secrets are masked as values before anything is serialised: JSON escapes quotes,
 backslashes and non-ASCII (so the printed text would no longer hold the secret as it
@@ -52,13 +58,23 @@ def environment(name: str, value: str) -> Iterator[None]:
             os.environ[name] = before
 
 
-def render(folder: Path, secret: str, fmt: str) -> str:
+def command(arguments: list[str], secret: str, codes: tuple[int, ...] = (0,)) -> str:
+    """What ``sinks ARGUMENTS`` prints on stdout, with $S set to ``secret``; stderr must
+    not show it either (``stderr`` of the last call is kept in ``LAST_ERR``)."""
     out, err = io.StringIO(), io.StringIO()
     with environment("S", secret), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["render", "--dir", str(folder), "--format", fmt])
-    assert code == 0, err.getvalue()
+        code = main(arguments)
+    assert code in codes, (code, out.getvalue(), err.getvalue())
     assert secret not in err.getvalue()
+    LAST_ERR[:] = [err.getvalue()]
     return out.getvalue()
+
+
+LAST_ERR: list[str] = [""]
+
+
+def render(folder: Path, secret: str, fmt: str) -> str:
+    return command(["render", "--dir", str(folder), "--format", fmt], secret)
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +82,37 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("secrets") / "sinks.d"
     root.mkdir()
     (root / "orders.yaml.j2").write_text(TEMPLATE)
+    return root
+
+
+# A file whose invalid setting value is the secret: validation quotes invalid values.
+BROKEN = """name: broken
+settings:
+  instanceTypeName: kafka-sink
+  topic: broken
+  compression:
+    type: {{ secret("S") | tojson }}
+"""
+
+# A config test that fails on purpose: the report shows the message the sink made,
+# whose X-Token header is the secret.
+CASES = """cases:
+  - name: the header is compared
+    event: {stream: order-1, type: OrderPlaced, data: {orderId: 1}}
+    expect:
+      topic: orders
+      headers: {X-Token: not-the-secret}
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("commands") / "sinks.d"
+    (root / "_values").mkdir(parents=True)
+    (root / "orders.yaml.j2").write_text(TEMPLATE)
+    (root / "orders.test.yaml").write_text(CASES)
+    (root / "_values" / "dev.yaml").write_text("{}\n")
+    (root / "_values" / "prod.yaml").write_text("{}\n")
     return root
 
 
@@ -100,3 +147,40 @@ def test_a_short_secret_keeps_the_json_valid(tmp_path: Path, secret: str) -> Non
     shown = body["sinks"][0]["settings"]
     assert shown["autocommit:interval"] == 5000
     assert shown["authentication:password"] == "***"
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(secret=odd_secrets)
+def test_no_other_command_shows_a_secret_and_json_parses(project: Path, secret: str) -> None:
+    folder = str(project)
+    shown = []
+    broken = project / "broken.yaml.j2"
+    broken.write_text(BROKEN)
+    try:
+        for fmt in ("text", "json", "github"):
+            text = command(["validate", "--dir", folder, "--format", fmt], secret, (1,))
+            # The error is there (on stderr in text form), its value masked.
+            assert "compression:type" in text + LAST_ERR[0], text
+            if fmt == "json":
+                json.loads(text)
+            shown.append(text)
+    finally:
+        broken.unlink()
+    # The environments differ only in the secret: diff says a value changed, masked.
+    with environment("SINKS_SECRET_PROD", "x"):
+        for fmt in ("text", "json"):
+            text = command(
+                ["diff", "--dir", folder, "--env", "dev", "--env", "prod", "--format", fmt],
+                secret,
+                (0, 4),
+            )
+            if fmt == "json":
+                json.loads(text)
+            shown.append(text)
+    text = command(["test", "--dir", folder, "-v"], secret, (1,))
+    assert "the header is compared" in text and "FAIL" in text.upper(), text
+    shown.append(text)
+    for text in shown:
+        assert secret not in text

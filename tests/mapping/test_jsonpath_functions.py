@@ -14,7 +14,8 @@ from engine.mapping.jsonpath import ENVIRONMENT, JsonPathFilter
 from engine.mapping.pipeline import Mapper, TransformError
 from engine.runtime.errors_policy import BatchSender, PoisonPolicy
 from engine.runtime.worker_api import Cause, IncidentKind
-from engine.sandbox.regexes import MATCH_TIMEOUT_S, RegexTimeout
+from engine.sandbox.regexes import RegexTimeout
+from engine.specification.constants import JSONPATH_REGEX_BUDGET_S, REGEX_SEARCH_LIMIT_S
 from engine.specification.model import Message
 from tests.mapping.helpers import record, settings
 
@@ -42,8 +43,27 @@ def test_a_catastrophic_pattern_ends_with_the_timeout_error(expression: str, sho
         JsonPathFilter(expression).matches(slow_document())
     assert str(caught.value) == (
         f"subscription:filter:expression: the JSONPath {shown} did not finish within "
-        f"{MATCH_TIMEOUT_S:g} s on '{SLOW}'"
+        f"{REGEX_SEARCH_LIMIT_S:g} s on '{SLOW}'"
     )
+
+
+# Each item takes a few milliseconds (well under the per-search limit on any machine
+# this runs on), a thousand of them seconds: the budget of the event stops them.
+SOME_WORK = "a" * 12 + "b"
+
+
+def test_the_searches_of_one_event_share_one_budget() -> None:
+    document = {"streamId": "s", "value": {"items": [SOME_WORK] * 1000}}
+    query = f"$.value.items[?search(@, '{SLOW_SEARCH}')]"
+    with pytest.raises(RegexTimeout) as caught:
+        JsonPathFilter(query).matches(document)
+    assert str(caught.value) == (
+        "subscription:filter:expression: the match() and search() calls of the filter took "
+        f"longer than {JSONPATH_REGEX_BUDGET_S:g} s in all on this event (stopped at the "
+        f"JSONPath search() pattern '{SLOW_SEARCH}')"
+    )
+    # The budget is per event: the next event starts with a whole one.
+    assert JsonPathFilter(query).matches({"value": {"items": ["b"]}}) is False
 
 
 def test_the_issue_s_nested_quantifier_runs_in_linear_time() -> None:
@@ -170,7 +190,7 @@ def test_the_mapper_fails_that_event_and_keeps_the_ones_before() -> None:
     assert [m.position if m else None for m in done] == [100, None]
     assert str(caught.value) == (
         f"sink 'orders': subscription:filter:expression: the JSONPath search() pattern "
-        f"'{SLOW_SEARCH}' did not finish within {MATCH_TIMEOUT_S:g} s on '{SLOW}' "
+        f"'{SLOW_SEARCH}' did not finish within {REGEX_SEARCH_LIMIT_S:g} s on '{SLOW}' "
         f"(event r2 at position 200 in '{SLOW}')"
     )
 
@@ -240,5 +260,5 @@ def test_sinks_test_reports_a_jsonpath_pattern_that_runs_out_of_time(tmp_path: P
     assert result.stderr.splitlines() == [
         "sinks.d/slow.test.yaml:3:12: error: case 'a long stream name': mapping failed: "
         f"subscription:filter:expression: the JSONPath search() pattern '{SLOW_SEARCH}' "
-        f"did not finish within {MATCH_TIMEOUT_S:g} s on '{SLOW}'",
+        f"did not finish within {REGEX_SEARCH_LIMIT_S:g} s on '{SLOW}'",
     ]

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine.mapping.pipeline import Mapper, TransformError
-from engine.sandbox.regexes import MATCH_TIMEOUT_S, RegexTimeout, compile_user_regex
+from engine.sandbox.regexes import RegexTimeout, compile_user_regex
+from engine.specification.constants import REGEX_SEARCH_LIMIT_S
 from engine.specification.errors import PermanentError
 from tests.config.test_canonical import formatted, run
 from tests.mapping.helpers import record, settings
@@ -25,7 +26,7 @@ def test_a_catastrophic_search_raises_a_timeout_naming_the_setting() -> None:
         compiled.search(STREAM)
     assert str(caught.value) == (
         f"subscription:filter:expression: the regular expression '^(a|a)+$' did not finish "
-        f"within {MATCH_TIMEOUT_S:g} s on '{STREAM}'"
+        f"within {REGEX_SEARCH_LIMIT_S:g} s on '{STREAM}'"
     )
 
 
@@ -82,7 +83,7 @@ def test_a_partition_key_timeout_fails_that_event_and_keeps_the_ones_before() ->
     assert [m.position for m in caught.value.completed if m is not None] == [100]
     assert str(caught.value) == (
         "sink 'orders': partitionKeyExtraction:expression: the regular expression "
-        f"'^(a|a)+$' did not finish within {MATCH_TIMEOUT_S:g} s on '{STREAM}' "
+        f"'^(a|a)+$' did not finish within {REGEX_SEARCH_LIMIT_S:g} s on '{STREAM}' "
         f"(event r2 at position 200 in '{STREAM}')"
     )
 
@@ -132,5 +133,5 @@ def test_sinks_test_reports_a_regex_that_runs_out_of_time(tmp_path: Path) -> Non
     assert result.stderr.splitlines() == [
         "sinks.d/catastrophic.test.yaml:3:12: error: case 'a long stream name': mapping "
         "failed: subscription:filter:expression: the filter did not finish within "
-        f"{MATCH_TIMEOUT_S:g} s on '{STREAM}'",
+        f"{REGEX_SEARCH_LIMIT_S:g} s on '{STREAM}'",
     ]

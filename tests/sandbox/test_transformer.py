@@ -173,3 +173,51 @@ def test_transformer_with_jsonpath_filter_transforms_only_matches() -> None:
         mapper.close()
     assert out[0] is None
     assert out[1] is not None and json.loads(out[1].value) == {"region": "eu", "seen": True}
+
+
+@pytest.mark.parametrize(
+    ("use", "name", "why"),
+    [
+        # Six of these took the process to 1.6 GB under the 256 MiB heap limit.
+        (
+            "const a = new Uint8Array(2 ** 28); a.fill(1);",
+            "Uint8Array",
+            "memory outside the transform's heap limit",
+        ),
+        ("new ArrayBuffer(8);", "ArrayBuffer", "memory outside the transform's heap limit"),
+        ("WebAssembly.Memory;", "WebAssembly", "memory outside the transform's heap limit"),
+        # An endless callback ran after the call returned and stalled the next one.
+        (
+            "setTimeout(() => { while (true) {} }, 10);",
+            "setTimeout",
+            "work after the call returned, outside its time limit",
+        ),
+    ],
+)
+def test_what_would_escape_the_limits_fails_the_record_saying_why(
+    use: str, name: str, why: str
+) -> None:
+    mapper = transformer(f"function transform(r) {{ {use} r.value.ok = true; }}")
+    try:
+        with pytest.raises(TransformError) as caught:
+            mapper.map_batch([record(position=5)])
+    finally:
+        mapper.close()
+    assert caught.value.position == 5
+    assert f"TypeError: {name} is not available in a transform ({why})" in str(caught.value)
+
+
+def test_the_unavailable_names_cannot_be_restored() -> None:
+    mapper = transformer(
+        "try { Object.defineProperty(globalThis, 'Uint8Array', {value: Array}); } catch (e) {}\n"
+        "try { globalThis.setTimeout = (f) => f(); } catch (e) {}\n"
+        "function transform(r) {\n"
+        "  if (r.value.use === 'timer') { setTimeout(() => {}, 1); } else { new Uint8Array(1); }\n"
+        "}"
+    )
+    try:
+        for use, name in (("timer", "setTimeout"), ("array", "Uint8Array")):
+            with pytest.raises(TransformError, match=f"{name} is not available in a transform"):
+                mapper.map_batch([record(data=json.dumps({"use": use}).encode(), position=1)])
+    finally:
+        mapper.close()
