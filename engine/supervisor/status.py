@@ -37,9 +37,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 from urllib.parse import unquote
+
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from engine.config.secretbook import SecretBook
 from engine.runtime.worker_api import SinkState
@@ -110,6 +113,27 @@ def kurrentdb_head_reader(url: str) -> Callable[[], int]:
     return client.head_position
 
 
+class _ServerCollector(Collector):
+    """The status server's own failures, beside the sinks' metrics."""
+
+    def __init__(self, httpd: BoundedHTTPServer) -> None:
+        self._httpd = httpd
+
+    def collect(self) -> Iterator[Metric]:
+        failed = CounterMetricFamily(
+            "sinks_status_requests_failed",
+            "Status requests that ended in an error of the client's connection (a reset, "
+            "a closed pipe) or of the server.",
+        )
+        failed.add_metric([], self._httpd.failed)
+        refused = CounterMetricFamily(
+            "sinks_status_connections_refused",
+            "Status connections closed at once because every thread and waiting place was taken.",
+        )
+        refused.add_metric([], self._httpd.refused)
+        yield from (failed, refused)
+
+
 class StatusServer:
     def __init__(
         self,
@@ -132,6 +156,8 @@ class StatusServer:
         self.exposed = not is_loopback(host)  # reachable from other machines
         self._httpd = BoundedHTTPServer((host, port), self.respond, token=token, on_error=on_error)
         self._thread: threading.Thread | None = None
+        if metrics is not None:
+            metrics.registry.register(_ServerCollector(self._httpd))
         if head is not None and metrics is not None:
             head.on_refresh = self._publish_lag
 

@@ -3,6 +3,7 @@ failed request, and the bearer token."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
 import time
@@ -149,3 +150,23 @@ def test_a_non_loopback_bind_is_exposed() -> None:
         assert not local.exposed
     finally:
         local.stop()
+
+
+def test_failed_requests_are_counted_in_the_metrics(serve: Start) -> None:
+    lines: list[str] = []
+    server = serve(on_error=lines.append)
+    answer = server._httpd.respond
+
+    def respond(path: str) -> tuple[int, bytes, str]:
+        if path == "/boom":
+            raise RuntimeError("the answer could not be made")
+        return answer(path)
+
+    server._httpd.respond = respond
+    with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+        get(server.address, "/boom")
+    code, body, _ = get(server.address, "/metrics")
+    assert code == 200
+    assert "sinks_status_requests_failed_total 1.0" in body.splitlines()
+    assert "sinks_status_connections_refused_total 0.0" in body.splitlines()
+    assert lines == ["request from 127.0.0.1 failed: RuntimeError: the answer could not be made"]
