@@ -89,4 +89,4 @@ def delivery_for(
     )
     if settings.exactly_once:
         return transactional, KafkaCheckpointStore(settings, client, name, transactional.fence)
-    return transactional, CheckpointStore(client, name)
+    return transactional, CheckpointStore(client, name, may_write=connections.lease)

@@ -5,7 +5,13 @@ appends one small JSON event ``{"logPosition": P, "streamRevision": R}`` with th
 expected version of the previous one, so two processes running the same sink
 cannot silently overwrite each other: the one that finds the stream moved stops
 with ``AnotherWriter`` ("another engine is writing the checkpoints of sink X");
-``$maxCount`` keeps the stream short.
+``$maxCount`` keeps the stream short. In cluster mode a store is given the member's
+lease (``may_write``): while the group has not recently confirmed this member, a
+checkpoint is not written (a ``TemporaryError``, so the commit is only noted). A
+member frozen past its session wakes with its sinks' threads running before its
+membership thread has released them; without the check, such a copy wrote its
+overdue checkpoint under the new owner, whose next append then found the stream
+moved and stopped the sink's only live copy.
 ``logPosition`` null means "from the very beginning" (written by a reset to
 earliest). A sink resumes strictly after the stored position.
 
@@ -25,7 +31,12 @@ from typing import Protocol
 
 from engine.adapters.kurrentdb import KurrentClient, encode_json
 from engine.runtime.tracker import Position
-from engine.specification.errors import EngineError, PermanentError, WrongExpectedVersion
+from engine.specification.errors import (
+    EngineError,
+    PermanentError,
+    TemporaryError,
+    WrongExpectedVersion,
+)
 from engine.specification.settings import InitialPosition, SinkSettings
 
 CHECKPOINT_EVENT_TYPE = "$checkpoint"
@@ -69,6 +80,10 @@ class AnotherWriter(PermanentError):
     """The checkpoint stream moved under this sink: another copy of it is running."""
 
 
+class LeaseExpired(TemporaryError):
+    """This member's place in the group is not confirmed now: its sinks write nothing."""
+
+
 class Store(Protocol):
     """Where a sink's checkpoints live (``CheckpointStore``, or the exactly-once one)."""
 
@@ -94,8 +109,10 @@ class CheckpointStore:
         *,
         max_count: int = MAX_COUNT,
         mirror_of: str | None = None,
+        may_write: Callable[[], bool] | None = None,
     ):
         self._client = client
+        self._may_write = may_write
         self.sink_name = sink_name
         self.stream = checkpoint_stream(sink_name)
         self._max_count = max_count
@@ -124,6 +141,11 @@ class CheckpointStore:
             return
         if not self._loaded:
             self.load()
+        if self._may_write is not None and not self._may_write():
+            raise LeaseExpired(
+                "this member's place in the group is not confirmed (its session may have "
+                "expired): the checkpoint is not written"
+            )
         first = self._version is None
         try:
             self._version = self._client.append(

@@ -68,6 +68,9 @@ class Connections:
     # delivery:guarantee exactlyOnce: the prefix of every such sink's transactional id
     # (the group's, or the standalone engine's id: sinks-engine.<id>.<sink>).
     exactly_once_prefix: str = _prefix_of(DEFAULT_ENGINE_ID)
+    # Cluster mode: whether the group has recently confirmed this member (its lease);
+    # at-least-once sinks write no checkpoint while it is false (engine.runtime.checkpoints).
+    lease: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,7 @@ class EngineApp:
                 exactly_once_prefix=transactional_prefix(
                     options.engine_id if options.cluster is None else options.cluster.group
                 ),
+                lease=None if options.cluster is None else self._lease_valid,
             ),
             # Metrics count what a running sink reports; the event log writes its incidents.
             listener=Fanout(self.metrics, IncidentLog(self.log)),
@@ -138,6 +139,11 @@ class EngineApp:
         self._scope.attach(self.membership)
         self.metrics.registry.register(GroupCollector(self.membership))
         return self._scope.apply
+
+    def _lease_valid(self) -> bool:
+        # Read when a sink commits, by then the membership exists (it joins before any
+        # sink starts).
+        return self.membership is not None and self.membership.lease_valid()
 
     def load(self) -> Poll:
         """The first poll of the source: check ``poll.result.ok`` before ``start``."""

@@ -6,13 +6,16 @@ import pytest
 
 from engine.runtime.checkpoints import (
     Checkpoint,
+    CheckpointStore,
     CommitPolicy,
+    LeaseExpired,
     checkpoint_stream,
     decode_checkpoint,
     encode_checkpoint,
 )
 from engine.runtime.tracker import Position
-from engine.specification.errors import PermanentError
+from engine.specification.errors import PermanentError, TemporaryError
+from tests.support.fake_adapters import FakeKurrentClient, FakeKurrentDB
 
 
 def test_stream_name() -> None:
@@ -61,3 +64,22 @@ def test_disabled_never_due() -> None:
     policy = CommitPolicy(False, interval_ms=0, records_threshold=1)
     policy.count(100)
     assert not policy.due()
+
+
+def test_without_the_lease_no_checkpoint_is_written() -> None:
+    db = FakeKurrentDB(frozenset)
+    leased = [True]
+    store = CheckpointStore(FakeKurrentClient(db), "orders", may_write=lambda: leased[0])
+    store.save(Checkpoint(Position(10)))
+    leased[0] = False  # e.g. the member woke up after its session expired
+    with pytest.raises(LeaseExpired) as caught:
+        store.save(Checkpoint(Position(20)))
+    assert isinstance(caught.value, TemporaryError)  # noted; the commit tries again later
+    assert str(caught.value) == (
+        "this member's place in the group is not confirmed (its session may have expired): "
+        "the checkpoint is not written"
+    )
+    assert db.stored("orders") == [10]
+    leased[0] = True
+    store.save(Checkpoint(Position(30)))
+    assert db.stored("orders") == [10, 30]
