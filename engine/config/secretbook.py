@@ -53,24 +53,30 @@ class SecretBook:
     def contains_secret(self, value: Any) -> bool:
         if isinstance(value, str):
             return any(secret in value for secret in self._values)
-        if isinstance(value, int | float):  # a number written from a secret ("0")
-            return str(value) in self._values
+        if isinstance(value, int | float):  # a number written from a secret ("0", "10{{s}}")
+            return self._in_number(value)
         if isinstance(value, Mapping):
             return any(self.contains_secret(v) for v in value.values())
         if isinstance(value, list | tuple):
             return any(self.contains_secret(v) for v in value)
         return False
 
+    def _in_number(self, value: float) -> bool:
+        # A number whose text holds a secret may have been written from it: whole, or
+        # inside a longer number (``interval: 10{{ secret("S") }}`` with S=0 is 100).
+        text = str(value)
+        return any(secret in text for secret in self._values)
+
     def mask_value(self, value: Any, *, numbers: bool = False) -> Any:
         """``value`` with every string masked (and, with ``numbers``, every number whose
-        text is a secret: settings written from one). Mask a structure before
+        text holds a secret: settings written from one, whole or in part). Mask a structure before
         serialising it, never the serialised text: JSON escapes quotes, backslashes and
         non-ASCII, so the text no longer holds the secret as it is, while a short
         secret such as "0" would cut into the numbers."""
         if isinstance(value, str):
             return self.mask_text(value)
         if numbers and isinstance(value, int | float) and not isinstance(value, bool):
-            return MASK if str(value) in self._values else value
+            return MASK if self._in_number(value) else value
         if isinstance(value, Mapping):
             return {k: self.mask_value(v, numbers=numbers) for k, v in value.items()}
         if isinstance(value, list | tuple):

@@ -140,13 +140,24 @@ def test_a_short_secret_keeps_the_json_valid(tmp_path: Path, secret: str) -> Non
     root.mkdir()
     (root / "orders.yaml.j2").write_text(
         "name: orders\nsettings:\n  instanceTypeName: kafka-sink\n  topic: orders\n"
-        "  autocommit:\n    interval: 5000\n  authentication:\n"
+        "  autocommit:\n    interval: 7777\n  authentication:\n"
         '    password: {{ secret("S") | tojson }}\n'
     )
     body = json.loads(render(root, secret, "json"))
     shown = body["sinks"][0]["settings"]
-    assert shown["autocommit:interval"] == 5000
+    assert shown["autocommit:interval"] == 7777  # holds no secret: shown
     assert shown["authentication:password"] == "***"
+
+
+def test_a_number_written_from_a_secret_in_part_is_masked(tmp_path: Path) -> None:
+    root = tmp_path / "sinks.d"
+    root.mkdir()
+    (root / "orders.yaml.j2").write_text(
+        "name: orders\nsettings:\n  instanceTypeName: kafka-sink\n  topic: orders\n"
+        '  autocommit:\n    interval: 10{{ secret("S") }}\n'
+    )
+    body = json.loads(render(root, "0", "json"))
+    assert body["sinks"][0]["settings"]["autocommit:interval"] == "***"  # was 100, in clear
 
 
 @settings(
