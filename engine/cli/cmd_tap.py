@@ -41,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("name", metavar="NAME", help="the sink's name")
     add_source_options(p, many_envs=False)
+    p.add_argument(
+        "--topic",
+        metavar="TOPIC",
+        help="the topic to read, for a sink whose topic has placeholders (es.{category}): "
+        "one of the topics it fills in",
+    )
     p.add_argument("--limit", type=int, default=None, metavar="N", help="stop after N messages")
     p.add_argument(
         "--connect-timeout",
@@ -115,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
         hint = did_you_mean(args.name, definitions)
         print(f"sinks tap: error: no sink named {args.name!r}{hint}", file=sys.stderr)
         return ExitCode.CONFIG
+    problem = _topic_problem(definition, args.topic)
+    if problem is not None:
+        print(f"sinks tap: error: {problem}", file=sys.stderr)
+        return ExitCode.USAGE
     secrets = result.secrets
     for value in _sensitive_values(definition.canonical, sorted(sensitive_keys())):
         secrets.add(value)
@@ -137,12 +147,30 @@ def run(args: argparse.Namespace) -> int:
         client_logger.propagate = saved[2]
 
 
+def _topic_problem(definition: Any, topic: str | None) -> str | None:
+    """Why ``--topic`` cannot be used with this sink (or is missing), or None."""
+    from engine.specification.topics import name_problem
+
+    template = definition.settings.topic_template
+    if topic is None:
+        if template.routed:
+            return (
+                f"sink {definition.name!r} writes to the topic its events call for "
+                f"({template.text!r}): give --topic with one of those topics"
+            )
+        return None
+    if not template.routed and topic != template.text:
+        return f"sink {definition.name!r} writes only to {template.text!r}, not to {topic!r}"
+    problem = name_problem(topic)
+    return f"--topic {topic!r}: {problem}" if problem is not None else None
+
+
 def _tap(args: argparse.Namespace, definition: Any, secrets: Any) -> int:
     from engine.adapters.kafka import Tap
     from engine.specification.errors import PermanentError, TemporaryError
 
     settings = definition.settings
-    tap = Tap(settings)
+    tap = Tap(settings, topic=args.topic)
     shown = 0
     try:
         try:
@@ -161,7 +189,7 @@ def _tap(args: argparse.Namespace, definition: Any, secrets: Any) -> int:
         )
         print(
             secrets.mask_text(
-                f"tapping sink {definition.name!r}: topic {settings.topic!r} "
+                f"tapping sink {definition.name!r}: topic {tap.topic!r} "
                 f"at {settings.bootstrap_servers}, {start}"
             ),
             file=sys.stderr,

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if args.verbose:
         for result in report.results:
             outcome = "ok" if result.passed else "FAILED"
-            print(f"{result.file}: case '{result.name}': {outcome}")
+            where = f" (to topic {result.topic})" if result.topic is not None else ""
+            print(f"{result.file}: case '{result.name}': {outcome}{where}")
     if not report.results and not report.problems:
         print(f"no config tests (*.test.yaml) under {args.dir}", file=sys.stderr)
     # A file that did not load fails the run too: the summary says so, so that "all

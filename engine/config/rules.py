@@ -18,6 +18,9 @@ line:col where the file wrote it. Guarantees:
   Kafka client documents them: -1 (codec default) or Gzip 0..9, Lz4 0..12,
   Zstd 0..12 (the client caps zstd's own 1..22 scale at 12), Snappy 0 only.
   The default level (6) is not checked: the client ignores levels a codec lacks.
+* ``topic`` reads as a template (``engine.specification.topics``): known
+  placeholders only (with a did-you-mean), closed braces, and a plain name Kafka
+  accepts when it has none.
 * ``instanceTypeName`` is ``kafka-sink``: the only kind of sink this engine runs.
 * ``resilience:messageSendMaxRetries`` is at least 1 while ``waitForBrokerAck`` (the
   idempotent producer) is on; an enabled transformer compiles and defines
@@ -39,6 +42,7 @@ import binascii
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from engine.config.suggest import did_you_mean
 from engine.specification.constants import EXACTLY_ONCE_MAX_WAIT_MS, TRANSACTION_TIMEOUT_MS
 from engine.specification.model import Diagnostic, Location, Severity
 from engine.specification.settings import (
@@ -51,6 +55,7 @@ from engine.specification.settings import (
     SecurityProtocol,
     SinkSettings,
 )
+from engine.specification.topics import KNOWN, TopicError, parse_topic
 
 
 @dataclass(frozen=True)
@@ -316,6 +321,21 @@ def _filter_names(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]
             "filter_expression",
             f"{expression!r} holds no stream name or prefix, only commas and spaces",
         )
+
+
+@_rule("topic")
+def _topic(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
+    try:
+        parse_topic(s.topic)
+    except TopicError as exc:
+        hint = ""
+        if exc.unknown is not None:
+            hint = did_you_mean(f"{{{exc.unknown}}}", [f"{{{k}}}" for k in KNOWN])
+        message = str(exc)
+        if hint:  # before the list of placeholders: "unknown placeholder '{x}' (did you …)"
+            head, _, tail = message.partition(";")
+            message = f"{head}{hint};{tail}"
+        yield _error("topic", message)
 
 
 @_rule("error_tolerance", "dead_letter_topic")

@@ -51,6 +51,10 @@ def coerce_text(value: Any) -> Coerced:
     if isinstance(value, str):
         return value, None
     hint = _QUOTE_HINT if isinstance(value, int | float) else ""
+    if isinstance(value, Mapping) and len(value) == 1 and None in value.values():
+        # `topic: {category}` unquoted: YAML reads a flow mapping {"category": null}.
+        [name] = value
+        hint = f' (YAML reads an unquoted {{{name}}} as a mapping: quote it, "{{{name}}}")'
     return None, f"expected a string, got {describe(value)}{hint}"
 
 

@@ -45,6 +45,7 @@ class CaseResult:
     file: str
     name: str
     failures: tuple[Diagnostic, ...]
+    topic: str | None = None  # where the sample event went (None: filtered out or failed)
 
     @property
     def passed(self) -> bool:
@@ -137,8 +138,10 @@ def run_test_file(
                 failure = Diagnostic(mapper.location, mapper.message, key=f"case '{case.name}'")
                 results.append(CaseResult(test.path, case.name, (failure,)))
                 continue
-            failures = tuple(check_case(mapper, case, mask))
-            results.append(CaseResult(test.path, case.name, failures))
+            sent: list[Message] = []
+            failures = tuple(check_case(mapper, case, mask, sent.append))
+            topic = mask(sent[0].topic) if sent else None
+            results.append(CaseResult(test.path, case.name, failures, topic))
     finally:
         for mapper in mappers.values():
             if isinstance(mapper, Mapper):
@@ -210,8 +213,14 @@ def _mapper(definition: SinkDefinition, case: Case) -> Mapper | Diagnostic:
         return Diagnostic(where, f"sink '{definition.name}' cannot start: {exc}")
 
 
-def check_case(mapper: Mapper, case: Case, mask: Mask = _unmasked) -> list[Diagnostic]:
-    """The mismatches between what ``mapper`` does with the case's event and ``expect``."""
+def check_case(
+    mapper: Mapper,
+    case: Case,
+    mask: Mask = _unmasked,
+    made: Callable[[Message], None] = lambda message: None,
+) -> list[Diagnostic]:
+    """The mismatches between what ``mapper`` does with the case's event and ``expect``;
+    ``made`` is given the message the sink made of it, if any."""
     expect = case.expect
     label = f"case '{case.name}'"
 
@@ -233,6 +242,8 @@ def check_case(mapper: Mapper, case: Case, mask: Mask = _unmasked) -> list[Diagn
                 )
             ]
         return [Diagnostic(case.locate("event"), f"mapping failed: {mask(str(exc))}", key=label)]
+    if message is not None:
+        made(message)
     if "error" in expect:
         got = "a message" if message is not None else "the event filtered out"
         return [fail("error", f"expected an error containing {_show(expect['error'])}, got {got}")]

@@ -11,10 +11,14 @@ Guarantees:
 * Value: the event data bytes unchanged, unless transformed (then the changed
   ``value`` as compact JSON). Timestamp: the event's creation time (ms). Key: see
   ``engine.mapping.partition_key``. Headers: see ``engine.mapping.headers``.
-* A transform that fails, or a partition-key regex or a JSONPath filter's
-  ``match()``/``search()`` that runs out of time (``engine.sandbox.regexes``),
-  raises ``TransformError`` carrying the record's log position: the event is never
-  skipped silently. (``matches``, for config tests, raises the ``RegexTimeout``.)
+  Topic: the ``topic`` setting, filled per event when it holds placeholders
+  (``engine.specification.topics``; ``{metadata:KEY}`` reads the headers the event's
+  metadata gives, as changed by a transformer).
+* A transform that fails, an event whose topic cannot be made, or a partition-key
+  regex or a JSONPath filter's ``match()``/``search()`` that runs out of time
+  (``engine.sandbox.regexes``) raises ``TransformError`` carrying the record's log
+  position: the event is never skipped silently. (``matches``, for config tests,
+  raises the ``RegexTimeout``.)
 * ``map_batch`` gives the same messages as calling the mapper per record, but
   runs a transformer once per batch (crossing into V8 dominates its cost).
 
@@ -23,7 +27,7 @@ The plain path (no JSONPath, no transformer, no metadata) parses nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from engine.mapping.filters import ServerFilter, SubscriptionPlan, plan_subscription
 from engine.mapping.headers import HeaderBuilder, metadata_headers
@@ -40,6 +44,7 @@ from engine.sandbox.transformer import Transformed, Transformer, TransformFailed
 from engine.specification.errors import PermanentError
 from engine.specification.model import Message, Record
 from engine.specification.settings import SinkSettings
+from engine.specification.topics import TopicError
 
 
 class TransformError(PermanentError):
@@ -69,6 +74,8 @@ class Mapper:
     def __init__(self, sink_name: str, settings: SinkSettings) -> None:
         self.sink_name = sink_name
         self.topic = settings.topic
+        # A topic with placeholders is filled per event (engine.specification.topics).
+        self._routes = settings.topic_template if settings.topic_template.routed else None
         self.plan: SubscriptionPlan = plan_subscription(settings)
         self._server = ServerFilter(self.plan)
         self._jsonpath = JsonPathFilter(self.plan.jsonpath) if self.plan.jsonpath else None
@@ -113,7 +120,7 @@ class Mapper:
     def _plain(self, record: Record) -> Message:
         headers = metadata_headers(record.metadata) if record.metadata else {}
         return Message(
-            self.topic,
+            self._topic_of(record, headers),
             self._key_of(record, headers),
             record.value,
             self._headers.build(record, headers),
@@ -121,6 +128,14 @@ class Mapper:
             record.log_position,
             record.record_id,
         )
+
+    def _topic_of(self, record: Record, headers: Mapping[str, str]) -> str:
+        if self._routes is None:
+            return self.topic
+        try:
+            return self._routes.topic_of(record.stream_id, record.schema_subject, headers)
+        except TopicError as exc:  # the event's poison: errors:tolerance decides
+            raise self._failed(record, str(exc)) from exc
 
     def _key_of(self, record: Record, headers: dict[str, str]) -> bytes | None:
         try:
@@ -234,7 +249,7 @@ class Mapper:
         transformed: bool = False,
     ) -> Message:
         return Message(
-            self.topic,
+            self._topic_of(record, headers),
             self._key_of(record, headers),
             value,
             self._headers.build(record, headers, subject=subject, transformed=transformed),

@@ -25,6 +25,11 @@ class StringFormat:
 # before a final newline, ECMA-262's does not.
 _TOPIC = r"^(?!\.\.?$)[A-Za-z0-9._-]{1,249}$(?!\n)"
 
+# A topic that may name parts of each event in braces ("es.{category}"): topic-name
+# characters and {...} groups. Which names a group may hold, and the length and the
+# "."/".." rule of a name without groups, are checked by engine.specification.topics.
+_TOPIC_TEMPLATE = r"^(?:[A-Za-z0-9._-]|\{[^{}]*\})+$(?!\n)"
+
 # host:port, the host a name or IPv4 address, or an IPv6 address in brackets; port 1..65535.
 _HOST = r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])"
 _PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
@@ -40,6 +45,12 @@ FORMATS: MappingProxyType[str, StringFormat] = MappingProxyType(
                 _TOPIC,
                 "a Kafka topic name: 1 to 249 letters, digits, '.', '_' or '-', "
                 "and not '.' or '..'",
+            ),
+            StringFormat(
+                "kafka-topic-template",
+                _TOPIC_TEMPLATE,
+                "a Kafka topic name (letters, digits, '.', '_' or '-') in which "
+                "{placeholders} may stand for parts of each event",
             ),
             StringFormat(
                 "host-port-list",

@@ -19,12 +19,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
 from engine.specification.errors import EngineError
 from engine.specification.tables import SettingType, load_catalogue
 from engine.specification.timespan import parse_timespan
+from engine.specification.topics import TopicTemplate, parse_topic
 
 
 class SecurityProtocol(enum.Enum):
@@ -191,6 +193,12 @@ class SinkSettings(Authentication):
     @property
     def exactly_once(self) -> bool:
         return self.guarantee is DeliveryGuarantee.EXACTLY_ONCE
+
+    @cached_property
+    def topic_template(self) -> TopicTemplate:
+        """``topic`` read as a template (``TopicError`` if it is not one: the loader's
+        rules refuse such a file first)."""
+        return parse_topic(self.topic)
 
     @classmethod
     def from_canonical(cls, settings: Mapping[str, Any], *, partial: bool = False) -> SinkSettings:

@@ -8,7 +8,8 @@ scenario's cost divided by the baseline's. Target: the plain path leaves room fo
 100k events/s per sink including the producer (~1.3 µs per ``produce()``), i.e.
 well under 10 µs per event.
 
-Scenarios: plain; metadata headers; partition key by regex; JSONPath filter;
+Scenarios: plain; metadata headers; the topic routed per event (``es.{category}``,
+against "plain" for the fixed topic); partition key by regex; JSONPath filter;
 transformer called per record (``mapper(record)``) and per batch of 500
 (``mapper.map_batch``). Prints one JSON document.
 
@@ -114,6 +115,14 @@ def main() -> None:
     scenarios: list[tuple[str, Mapper, Callable[[Mapper], Callable[..., None]], list[Record]]] = [
         ("plain", Mapper("bench", settings()), per_record, plain),
         ("metadata_headers", Mapper("bench", settings()), per_record, meta),
+        # Routing: the topic filled per event from the stream's category (1,000 streams,
+        # one category); compare with "plain", the same events to a fixed topic.
+        (
+            "routed_topic_category",
+            Mapper("bench", settings(topic="es.{category}")),
+            per_record,
+            plain,
+        ),
         (
             "partition_key_regex",
             Mapper(

@@ -62,8 +62,43 @@ def project_files() -> dict[str, str]:
         "orders.yaml": (
             "name: orders\nsettings:\n  instanceTypeName: kafka-sink\n  topic: orders\n"
             f"  bootstrapServers: 127.0.0.1:{free_port()}\n"
-        )
+        ),
+        "routed.yaml": (
+            'name: routed\nsettings:\n  instanceTypeName: kafka-sink\n  topic: "es.{category}"\n'
+            f"  bootstrapServers: 127.0.0.1:{free_port()}\n"
+        ),
     }
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["routed"],
+            "sink 'routed' writes to the topic its events call for ('es.{category}'): give "
+            "--topic with one of those topics",
+        ),
+        (
+            ["routed", "--topic", "es order"],
+            "--topic 'es order': Kafka refuses the character(s) ' '",
+        ),
+        (["orders", "--topic", "other"], "sink 'orders' writes only to 'orders', not to 'other'"),
+    ],
+)
+def test_the_topic_to_read_must_be_one_the_sink_writes(
+    project: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], message: str
+) -> None:
+    assert main(["tap", *arguments]) == ExitCode.USAGE
+    assert capsys.readouterr().err == f"sinks tap: error: {message}\n"
+
+
+def test_a_routed_sink_is_tapped_on_the_topic_given(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Past the checks, the brokers are tried (and are not there).
+    assert main(["tap", "routed", "--topic", "es.order", "--connect-timeout", "1"]) == (
+        ExitCode.TEMPORARY
+    )
 
 
 def test_unknown_sink_suggests_the_closest(

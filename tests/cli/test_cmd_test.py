@@ -75,8 +75,8 @@ def test_verbose_lists_cases(project: Path, capsys: pytest.CaptureFixture[str]) 
     code, out, _ = run(capsys, "--env", "dev", "-v")
     assert code == 0
     assert out == (
-        "sinks.d/orders.test.yaml: case 'order goes out': ok\n"
-        "sinks.d/orders.test.yaml: case 'invoices stay out': ok\n"
+        "sinks.d/orders.test.yaml: case 'order goes out': ok (to topic orders-dev)\n"
+        "sinks.d/orders.test.yaml: case 'invoices stay out': ok\n"  # filtered out
         "2 passed, 0 failed\n"
     )
 

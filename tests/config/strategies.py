@@ -17,6 +17,14 @@ def _topics() -> st.SearchStrategy[str]:
     return st.text(_TOPIC_CHARS, min_size=1, max_size=249).filter(lambda t: t not in (".", ".."))
 
 
+def _topic_templates() -> st.SearchStrategy[str]:
+    placeholder = st.sampled_from(
+        ["{stream}", "{category}", "{streamSuffix}", "{eventType}", "{metadata:tenant}"]
+    )
+    prefix = st.text(_TOPIC_CHARS, max_size=40)
+    return st.one_of(_topics(), st.tuples(prefix, placeholder).map("".join))
+
+
 def _host_port_lists() -> st.SearchStrategy[str]:
     host = st.one_of(
         st.text(_HOST_CHARS, min_size=1, max_size=20),
@@ -31,6 +39,7 @@ def _host_port_lists() -> st.SearchStrategy[str]:
 
 FORMATTED: dict[str, st.SearchStrategy[str]] = {
     "kafka-topic": _topics(),
+    "kafka-topic-template": _topic_templates(),
     "host-port-list": _host_port_lists(),
 }
 

@@ -36,6 +36,47 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        (
+            "es.{categroy}",
+            "topic: unknown placeholder '{categroy}' (did you mean '{category}'?); the "
+            "placeholders are {stream}, {category}, {streamSuffix}, {eventType}, {metadata:KEY}",
+        ),
+        (  # the schema's pattern finds this one first
+            "es.{category",
+            "topic: 'es.{category' is not a Kafka topic name (letters, digits, '.', '_' or "
+            "'-') in which {placeholders} may stand for parts of each event",
+        ),
+        ("x" * 250, "topic: a topic name has at most 249 characters, this one 250"),
+    ],
+)
+def test_a_topic_template_that_cannot_be_read_is_an_error(written: str, message: str) -> None:
+    result = run(
+        f"""
+        settings:
+          instanceTypeName: kafka-sink
+          topic: "{written}"
+        """
+    )
+    assert [m.split(": error: ", 1)[1] for m in messages(result)] == [message]
+
+
+def test_an_unquoted_placeholder_topic_gets_a_hint_to_quote_it() -> None:
+    result = run(
+        """
+        settings:
+          instanceTypeName: kafka-sink
+          topic: {category}
+        """
+    )
+    assert messages(result) == [
+        f"{FILE}:4:10: error: topic: expected a string, got a mapping (YAML reads an unquoted "
+        '{category} as a mapping: quote it, "{category}")'
+    ]
+
+
 def test_regex_filter_must_compile() -> None:
     result = run(
         """

@@ -29,7 +29,8 @@ def test_an_unknown_format_or_a_format_on_another_type_is_a_table_error() -> Non
         "t.md",
     )
     assert [d.format() for d in problems] == [
-        "t.md:3: error: a: unknown format 'kafka-topik'; known: kafka-topic, host-port-list",
+        "t.md:3: error: a: unknown format 'kafka-topik'; known: kafka-topic, "
+        "kafka-topic-template, host-port-list",
         "t.md:4: error: b: a int setting cannot have a format; only a string can",
         "t.md:5: error: c: default 'no way' is not a comma-separated list of host:port (port "
         "1..65535, an IPv6 address in brackets)",

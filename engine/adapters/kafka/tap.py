@@ -73,16 +73,19 @@ def tap_config(settings: SinkSettings, *, client_id: str = "sinks-tap") -> dict[
 
 
 class Tap:
-    """Messages written to ``settings.topic`` after ``start()`` returned, in arrival order.
+    """Messages written to the sink's topic after ``start()`` returned, in arrival order.
 
     ``start`` and ``poll`` raise ``TemporaryError`` when the brokers cannot be reached
     and ``PermanentError`` when the client is refused (authentication, authorisation).
     """
 
-    def __init__(self, settings: SinkSettings, *, client_id: str = "sinks-tap") -> None:
+    def __init__(
+        self, settings: SinkSettings, *, client_id: str = "sinks-tap", topic: str | None = None
+    ) -> None:
         from confluent_kafka import Consumer
 
-        self.topic = settings.topic
+        # ``topic``: one of the topics of a sink whose topic has placeholders.
+        self.topic = topic or settings.topic
         self.waiting_for_topic = False
         config = tap_config(settings, client_id=client_id)
         config.setdefault("logger", logging.getLogger(f"{CLIENT_LOGGER}.{client_id}"))

@@ -10,6 +10,7 @@ sink's flush and final checkpoint.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -20,7 +21,11 @@ from engine.supervisor.group.membership import Membership, ReleaseReason
 
 
 def emit(event: str, **fields: object) -> None:
-    print(json.dumps({"t": time.time(), "event": event, **fields}), flush=True)
+    # One write of the whole line: emit runs on the membership thread and in the SIGCONT
+    # handler, and print() writes the text and its newline apart, so a handler that ran
+    # in between once put two events on one line.
+    line = json.dumps({"t": time.time(), "event": event, **fields}) + "\n"
+    os.write(sys.stdout.fileno(), line.encode())
 
 
 class Listener:

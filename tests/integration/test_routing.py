@@ -1,0 +1,87 @@
+"""One sink, many topics: ``topic: "es.{category}"`` against the real broker.
+
+Each category's events reach the category's own topic, in order per stream; a category
+that first appears while the sink runs gets its topic without a reload (the test
+broker creates topics on first use).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from engine.runtime.worker import SinkWorker
+from engine.runtime.worker_api import Connections, SinkState
+from engine.specification.model import SinkDefinition
+from tests.fixtures.kurrentdb_library import StreamState
+from tests.integration.sinkkit import Recorder
+from tests.support.waits import wait_until
+from tests.support.writers import event
+
+pytestmark = pytest.mark.integration
+
+PER_STREAM = 30
+
+
+def append(client: Any, stream: str, count: int) -> None:
+    events = [event(n, key=stream) for n in range(count)]
+    client.append_to_stream(stream, current_version=StreamState.ANY, events=events)
+
+
+def test_each_category_goes_to_its_own_topic_and_a_new_one_needs_no_reload(
+    kafka_broker: Any, kurrentdb: Any
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    categories = [f"order{run}", f"customer{run}", f"payment{run}"]
+    late = f"refund{run}"
+    definition = SinkDefinition.from_canonical(
+        f"routed{run}",
+        {
+            "instanceTypeName": "kafka-sink",
+            "topic": "es.{category}",
+            "bootstrapServers": kafka_broker.bootstrap,
+            "subscription:initialPosition": "Earliest",
+            "subscription:filter:scope": "Stream",
+            "subscription:filter:filterType": "Regex",
+            "subscription:filter:expression": f"^[a-z]+{run}-",
+        },
+    )
+    client = kurrentdb.client()
+    for category in categories:
+        for i in (1, 2):
+            append(client, f"{category}-{i}", PER_STREAM)
+    recorder = Recorder()
+    worker = SinkWorker(definition, Connections(kurrentdb_url=kurrentdb.url), recorder)
+    worker.start()
+    try:
+        first = len(categories) * 2 * PER_STREAM
+
+        def delivered(count: int) -> bool:
+            status = worker.status()
+            assert status.state is not SinkState.FAILED, status
+            return status.delivered >= count
+
+        wait_until(lambda: delivered(first), 60, lambda: f"{first} delivered: {worker.status()}")
+        append(client, f"{late}-1", PER_STREAM)  # a category the sink has not seen
+        wait_until(
+            lambda: delivered(first + PER_STREAM),
+            60,
+            lambda: f"the late category delivered: {worker.status()}",
+        )
+    finally:
+        assert worker.stop(30)
+
+    for category in [*categories, late]:
+        streams = 1 if category == late else 2
+        got = kafka_broker.consume(f"es.{category}", streams * PER_STREAM)
+        by_stream: dict[str, list[int]] = defaultdict(list)
+        for message in got:
+            body = json.loads(message.value)
+            by_stream[body["key"]].append(body["n"])
+        expected = {f"{category}-{i}": list(range(PER_STREAM)) for i in range(1, streams + 1)}
+        assert dict(by_stream) == expected, category  # all of them, in order, nothing else
+    assert recorder.failed == 0 and not recorder.incidents
