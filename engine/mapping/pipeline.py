@@ -44,7 +44,7 @@ from engine.sandbox.transformer import Transformed, Transformer, TransformFailed
 from engine.specification.errors import PermanentError
 from engine.specification.model import Message, Record
 from engine.specification.settings import SinkSettings
-from engine.specification.topics import TopicError
+from engine.specification.topics import TopicError, name_problem
 
 
 class TransformError(PermanentError):
@@ -235,9 +235,24 @@ class Mapper:
             out[index] = self._transformed(record, result)
 
     def _transformed(self, record: Record, result: Transformed) -> Message:
-        return self._message(
-            record, result.headers, result.value, subject=result.subject, transformed=True
+        message = self._message(
+            record,
+            result.headers,
+            result.value,
+            subject=result.subject,
+            transformed=True,
+            routed=result.topic is not None,
         )
+        if result.topic is not None:  # the transform chose the topic: it wins
+            problem = name_problem(result.topic)
+            if problem is not None:
+                raise self._failed(
+                    record, f"transform set record.topic {result.topic!r}: {problem}"
+                )
+            message = message._replace(topic=result.topic)
+        if result.key_set:  # the transform chose the key (null: none)
+            message = message._replace(key=result.key)
+        return message
 
     def _message(
         self,
@@ -247,9 +262,11 @@ class Mapper:
         *,
         subject: str | None = None,
         transformed: bool = False,
+        routed: bool = False,
     ) -> Message:
         return Message(
-            self._topic_of(record, headers),
+            # ``routed``: the transform set the topic, the sink's is not made at all.
+            self.topic if routed else self._topic_of(record, headers),
             self._key_of(record, headers),
             value,
             self._headers.build(record, headers, subject=subject, transformed=transformed),

@@ -6,8 +6,10 @@ The function receives the record object described in ``engine.mapping.jsonpath``
 ``value``) and changes it in place; its return value is ignored. What reaches
 Kafka from the changed record: ``value`` (re-serialised as compact JSON; a removed
 value becomes ``null``), ``headers`` (an object; non-string values JSON-encoded)
-and ``schemaInfo.subject`` (the ``esdb-record-schema-subject`` header). Changes to
-the other fields are ignored.
+and ``schemaInfo.subject`` (the ``esdb-record-schema-subject`` header). Two fields
+the record does not have may be set to route it: ``topic`` (a string: the message
+goes there instead of the sink's topic) and ``key`` (a string, or null for no key:
+it replaces the sink's partition key). Changes to the other fields are ignored.
 
 Guarantees:
 
@@ -110,6 +112,12 @@ class Transformed:
     value: bytes
     headers: dict[str, str]
     subject: str
+    # ``record.topic`` / ``record.key`` when the transform set them: they win over the
+    # sink's topic and partition key. ``key_set`` tells a key set to null (no key) from
+    # a key not set at all.
+    topic: str | None = None
+    key: bytes | None = None
+    key_set: bool = False
 
 
 class TransformFailed(Exception):
@@ -266,11 +274,20 @@ def _result(index: int, document: Any) -> Transformed:
     subject = schema.get("subject") if isinstance(schema, dict) else None
     if not isinstance(subject, str):
         raise TransformFailed(index, "transform left record.schemaInfo.subject not a string", [])
+    topic = document.get("topic")
+    if topic is not None and not isinstance(topic, str):
+        raise TransformFailed(index, "transform left record.topic that is not a string", [])
+    key = document.get("key")
+    if key is not None and not isinstance(key, str):
+        raise TransformFailed(index, "transform left record.key that is not a string", [])
     value = json.dumps(document.get("value"), separators=(",", ":"), ensure_ascii=False)
     return Transformed(
         value.encode(),
         {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in headers.items()},
         subject,
+        topic,
+        None if key is None else key.encode(),
+        "key" in document,
     )
 
 

@@ -100,3 +100,70 @@ def test_errors_tolerance_decides_what_happens_to_an_event_without_a_topic(
     assert (cause, position) == (Cause.TRANSFORMER, 2)
     assert "the event's metadata has no key 'tenant'" in reason
     assert kind is (IncidentKind.DEAD_LETTERED if middle else IncidentKind.SKIPPED)
+
+
+def transforming(source: str, **extra: Any) -> Mapper:
+    return Mapper(
+        "all",
+        settings(
+            transformer__enabled=True,
+            transformer__function=js(source),
+            partitionKeyExtraction__enabled=True,
+            partitionKeyExtraction__source="Stream",
+            **extra,
+        ),
+    )
+
+
+def test_a_transformer_may_choose_the_topic_and_the_key_and_they_win() -> None:
+    mapper = transforming(
+        "function transform(r) {\n"
+        "  if (r.value.total > 10) { r.topic = 'big-orders'; r.key = 'k-' + r.value.total; }\n"
+        "  if (r.value.total === 0) { r.key = null; }\n"
+        "}",
+        topic="es.{category}",
+    )
+    try:
+        big, small, free = mapper.map_batch(
+            [
+                record(data=b'{"total":12}', position=1),
+                record(data=b'{"total":5}', position=2),
+                record(data=b'{"total":0}', position=3),
+            ]
+        )
+    finally:
+        mapper.close()
+    assert big is not None and (big.topic, big.key) == ("big-orders", b"k-12")
+    # Untouched: the sink's own topic and key.
+    assert small is not None and (small.topic, small.key) == ("es.order", b"order-123")
+    assert free is not None and (free.topic, free.key) == ("es.order", None)  # null: no key
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "function transform(r) { r.topic = 'no good'; }",
+            "transform set record.topic 'no good': Kafka refuses the character(s) ' '",
+        ),
+        (
+            "function transform(r) { r.topic = 7; }",
+            "transform left record.topic that is not a string",
+        ),
+        (
+            "function transform(r) { r.key = {a: 1}; }",
+            "transform left record.key that is not a string",
+        ),
+    ],
+)
+def test_a_topic_or_key_a_transformer_sets_wrong_fails_that_event(
+    source: str, message: str
+) -> None:
+    mapper = transforming(source, topic="orders")
+    try:
+        with pytest.raises(TransformError) as caught:
+            mapper.map_batch([record(position=9)])
+    finally:
+        mapper.close()
+    assert caught.value.position == 9
+    assert message in str(caught.value)
