@@ -18,9 +18,9 @@ line:col where the file wrote it. Guarantees:
   Kafka client documents them: -1 (codec default) or Gzip 0..9, Lz4 0..12,
   Zstd 0..12 (the client caps zstd's own 1..22 scale at 12), Snappy 0 only.
   The default level (6) is not checked: the client ignores levels a codec lacks.
-* ``topic`` reads as a template (``engine.specification.topics``): known
-  placeholders only (with a did-you-mean), closed braces, and a plain name Kafka
-  accepts when it has none.
+* ``topic`` and ``headers:cloudEventsSource`` read as templates
+  (``engine.specification.topics``): known placeholders only (with a did-you-mean),
+  closed braces, and for ``topic`` a plain name Kafka accepts when it has none.
 * ``instanceTypeName`` is ``kafka-sink``: the only kind of sink this engine runs.
 * ``resilience:messageSendMaxRetries`` is at least 1 while ``waitForBrokerAck`` (the
   idempotent producer) is on; an enabled transformer compiles and defines
@@ -55,7 +55,7 @@ from engine.specification.settings import (
     SecurityProtocol,
     SinkSettings,
 )
-from engine.specification.topics import KNOWN, TopicError, parse_topic
+from engine.specification.topics import KNOWN, TopicError, parse_text, parse_topic
 
 
 @dataclass(frozen=True)
@@ -323,19 +323,35 @@ def _filter_names(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]
         )
 
 
+def _template_error(exc: TopicError) -> str:
+    """The message of a template that does not read, with a did-you-mean placed before
+    the list of placeholders ("unknown placeholder '{x}' (did you mean …); the …")."""
+    message = str(exc)
+    if exc.unknown is not None:
+        hint = did_you_mean(f"{{{exc.unknown}}}", [f"{{{k}}}" for k in KNOWN])
+        if hint:
+            head, _, tail = message.partition(";")
+            message = f"{head}{hint};{tail}"
+    return message
+
+
 @_rule("topic")
 def _topic(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
     try:
         parse_topic(s.topic)
     except TopicError as exc:
-        hint = ""
-        if exc.unknown is not None:
-            hint = did_you_mean(f"{{{exc.unknown}}}", [f"{{{k}}}" for k in KNOWN])
-        message = str(exc)
-        if hint:  # before the list of placeholders: "unknown placeholder '{x}' (did you …)"
-            head, _, tail = message.partition(";")
-            message = f"{head}{hint};{tail}"
-        yield _error("topic", message)
+        yield _error("topic", _template_error(exc))
+
+
+@_rule("cloud_events", "cloud_events_source")
+def _cloud_events_source(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
+    try:
+        parse_text(s.cloud_events_source)
+    except TopicError as exc:
+        yield _error("cloud_events_source", _template_error(exc))
+        return
+    if "cloud_events_source" in written and not s.cloud_events:
+        yield _warning("cloud_events_source", "has no effect: headers:cloudEvents is false")
 
 
 @_rule("error_tolerance", "dead_letter_topic")

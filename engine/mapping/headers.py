@@ -14,6 +14,14 @@ Order and content of the headers of every message:
    metadata is a JSON object; keys starting with ``$`` (system headers) only when
    ``headers:ignoreSystem`` is false. Metadata that is not a JSON object (or not
    JSON) yields no record headers; it is never an error.
+5. ``traceparent`` (W3C trace context, ``headers:traceparent``, on by default) when
+   the metadata holds ``$traceId`` and ``$spanId`` as hex (the OpenTelemetry
+   instrumentation of esdbclient and kurrentdbclient writes ``0x``-prefixed hex; 32-
+   and 16-digit hex and dashed forms are read too); ids that are not hex, too long or
+   zero give no header. Written whatever ``headers:ignoreSystem`` says.
+6. With ``headers:cloudEvents``: ``ce_specversion`` (``1.0``), ``ce_id``, ``ce_source``
+   (``headers:cloudEventsSource`` filled for the event), ``ce_type``, ``ce_time`` and
+   ``content-type``: the binary mode of the CloudEvents Kafka protocol binding.
 
 Values are UTF-8 bytes; non-string metadata values are JSON-encoded.
 Dates are ISO 8601 UTC with milliseconds (``2024-05-01T10:00:00.123Z``);
@@ -34,6 +42,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.specification.model import Record
+from engine.specification.topics import TextTemplate
 
 Header = tuple[str, bytes]
 RECORD_HEADER_PREFIX = "esdb-record-headers-"
@@ -125,11 +134,27 @@ class RequestIds:
 class HeaderBuilder:
     """Builds the header tuple of one message; constant parts are precomputed."""
 
-    __slots__ = ("_ids", "_ignore_system", "_last_date", "_leading", "_names")
+    __slots__ = (
+        "_cloud_source",
+        "_ids",
+        "_ignore_system",
+        "_last_date",
+        "_leading",
+        "_names",
+        "_traceparent",
+    )
 
     def __init__(
-        self, sink_name: str, default_headers: Mapping[str, str], *, ignore_system: bool
+        self,
+        sink_name: str,
+        default_headers: Mapping[str, str],
+        *,
+        ignore_system: bool,
+        traceparent: bool = False,
+        cloud_source: TextTemplate | None = None,
     ) -> None:
+        self._traceparent = traceparent
+        self._cloud_source = cloud_source  # None: no CloudEvents headers
         defaults = tuple((str(k), header_text(v).encode()) for k, v in default_headers.items())
         self._leading: tuple[Header, ...] = (*defaults, ("esdb-connector-id", sink_name.encode()))
         self._ignore_system = ignore_system
@@ -181,4 +206,43 @@ class HeaderBuilder:
                     if len(names) > 1024:  # bounded: metadata keys rarely vary
                         names.clear()
                 headers.append((prefixed, value.encode()))
+            if self._traceparent:
+                parent = traceparent_of(record_headers)
+                if parent is not None:
+                    headers.append(("traceparent", parent))
+        if self._cloud_source is not None:
+            event_type = record.schema_subject if subject is None else subject
+            source = self._cloud_source.text_of(record.stream_id, event_type, record_headers)
+            json_value = record.is_json or transformed
+            headers += [
+                ("ce_specversion", b"1.0"),
+                ("ce_id", record.record_id.encode()),
+                ("ce_source", source.encode()),
+                ("ce_type", event_type.encode()),
+                ("ce_time", iso_ms_bytes(record.timestamp_ms)),
+                ("content-type", _JSON_TYPE if json_value else _BYTES_TYPE),
+            ]
         return tuple(headers)
+
+
+_JSON_TYPE = b"application/json"
+_BYTES_TYPE = b"application/octet-stream"
+_HEX = frozenset("0123456789abcdef")
+
+
+def traceparent_of(metadata: Mapping[str, str]) -> bytes | None:
+    """The W3C ``traceparent`` for ``$traceId`` / ``$spanId`` in ``metadata``, or None."""
+    trace = _hex_id(metadata.get("$traceId"), 32)
+    span = _hex_id(metadata.get("$spanId"), 16)
+    if trace is None or span is None:
+        return None
+    return b"00-" + trace + b"-" + span + b"-01"  # 01: sampled, as the clients read it
+
+
+def _hex_id(text: str | None, digits: int) -> bytes | None:
+    if not text:
+        return None
+    text = text.strip().lower().removeprefix("0x").replace("-", "")
+    if not text or len(text) > digits or not _HEX.issuperset(text) or not text.strip("0"):
+        return None
+    return text.rjust(digits, "0").encode()

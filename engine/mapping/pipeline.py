@@ -44,7 +44,7 @@ from engine.sandbox.transformer import Transformed, Transformer, TransformFailed
 from engine.specification.errors import PermanentError
 from engine.specification.model import Message, Record
 from engine.specification.settings import SinkSettings
-from engine.specification.topics import TopicError, name_problem
+from engine.specification.topics import TopicError, name_problem, parse_text
 
 
 class TransformError(PermanentError):
@@ -81,7 +81,13 @@ class Mapper:
         self._jsonpath = JsonPathFilter(self.plan.jsonpath) if self.plan.jsonpath else None
         self._key = KeyExtractor(settings)
         self._headers = HeaderBuilder(
-            sink_name, settings.default_headers, ignore_system=settings.headers_ignore_system
+            sink_name,
+            settings.default_headers,
+            ignore_system=settings.headers_ignore_system,
+            traceparent=settings.traceparent,
+            cloud_source=parse_text(settings.cloud_events_source)
+            if settings.cloud_events
+            else None,
         )
         self._transformer: Transformer | None = None
         if settings.transformer_enabled:

@@ -1,4 +1,5 @@
-"""The ``topic`` setting: a Kafka topic name, or a template filled from each event.
+"""The ``topic`` setting: a Kafka topic name, or a template filled from each event;
+and text settings with the same placeholders (``headers:cloudEventsSource``).
 
 ``topic: "es.{category}"`` sends ``order-17`` to ``es.order``. The placeholders:
 
@@ -26,6 +27,8 @@ Guarantees:
   engine treats that as the event's poison (``errors:tolerance``), never a crash;
   characters are not replaced, so two streams can never be merged into one topic
   by accident.
+* ``parse_text`` reads a text setting with the same placeholders; its
+  ``TextTemplate.text_of`` never fails (an absent metadata key fills in as nothing).
 * Names already checked are remembered (up to ``_CHECKED_NAMES``), so a routed sink
   pays the check once per topic, not once per event; a template that reads only the
   stream and the event type remembers the topic of each (stream, type) as well, so an
@@ -36,7 +39,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -70,6 +73,35 @@ class Placeholder:
         return f"{{{METADATA}{self.key}}}" if self.name == "metadata" else f"{{{self.name}}}"
 
 
+def fill(
+    parts: tuple[str | Placeholder, ...],
+    stream: str,
+    event_type: str,
+    metadata: Mapping[str, Any],
+    missing: Callable[[str], str],
+) -> str:
+    """``parts`` filled for one event; ``missing(key)`` stands in for an absent metadata
+    key (it may raise)."""
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif part.name == "stream":
+            out.append(stream)
+        elif part.name == "category":
+            out.append(stream.split("-", 1)[0])
+        elif part.name == "streamSuffix":
+            out.append(stream.rsplit("-", 1)[-1])
+        elif part.name == "eventType":
+            out.append(event_type)
+        elif part.key in metadata:
+            value = metadata[part.key]
+            out.append(value if isinstance(value, str) else json.dumps(value))
+        else:
+            out.append(missing(part.key))
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class TopicTemplate:
     text: str
@@ -101,26 +133,7 @@ class TopicTemplate:
         return known
 
     def _make(self, stream: str, event_type: str, metadata: Mapping[str, Any]) -> str:
-        out = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
-            elif part.name == "stream":
-                out.append(stream)
-            elif part.name == "category":
-                out.append(stream.split("-", 1)[0])
-            elif part.name == "streamSuffix":
-                out.append(stream.rsplit("-", 1)[-1])
-            elif part.name == "eventType":
-                out.append(event_type)
-            else:
-                if part.key not in metadata:
-                    raise TopicError(
-                        f"topic {self.text!r}: the event's metadata has no key {part.key!r}"
-                    )
-                value = metadata[part.key]
-                out.append(value if isinstance(value, str) else json.dumps(value))
-        name = "".join(out)
+        name = fill(self.parts, stream, event_type, metadata, self._no_key)
         if name not in self._checked:
             problem = name_problem(name)
             if problem is not None:
@@ -129,6 +142,26 @@ class TopicTemplate:
                 self._checked.clear()
             self._checked[name] = None
         return name
+
+    def _no_key(self, key: str) -> str:
+        raise TopicError(f"topic {self.text!r}: the event's metadata has no key {key!r}")
+
+
+@dataclass(frozen=True)
+class TextTemplate:
+    """A text setting with the same placeholders, that no name rule applies to (the
+    CloudEvents source): an absent metadata key fills in as nothing."""
+
+    text: str
+    parts: tuple[str | Placeholder, ...]
+
+    def text_of(self, stream: str, event_type: str, metadata: Mapping[str, Any]) -> str:
+        return fill(self.parts, stream, event_type, metadata, lambda key: "")
+
+
+def parse_text(text: str) -> TextTemplate:
+    """A text with placeholders, or ``TopicError`` for an unknown or unclosed one."""
+    return TextTemplate(text, _parts(text))
 
 
 def name_problem(name: str) -> str | None:
@@ -147,6 +180,18 @@ def name_problem(name: str) -> str | None:
 
 def parse_topic(text: str) -> TopicTemplate:
     """The template of a ``topic`` setting, or ``TopicError`` (see the module docstring)."""
+    parts = _parts(text)
+    template = TopicTemplate(text, parts)
+    if not template.routed:
+        problem = name_problem(text)
+        if problem is not None:
+            raise TopicError(problem)
+    elif sum(len(p) for p in parts if isinstance(p, str)) > MAX_TOPIC_LENGTH:
+        raise TopicError(f"its fixed parts alone are longer than {MAX_TOPIC_LENGTH} characters")
+    return template
+
+
+def _parts(text: str) -> tuple[str | Placeholder, ...]:
     parts: list[str | Placeholder] = []
     literal = []
     i = 0
@@ -168,14 +213,7 @@ def parse_topic(text: str) -> TopicTemplate:
         i = end + 1
     if literal:
         parts.append("".join(literal))
-    template = TopicTemplate(text, tuple(parts))
-    if not template.routed:
-        problem = name_problem(text)
-        if problem is not None:
-            raise TopicError(problem)
-    elif sum(len(p) for p in parts if isinstance(p, str)) > MAX_TOPIC_LENGTH:
-        raise TopicError(f"its fixed parts alone are longer than {MAX_TOPIC_LENGTH} characters")
-    return template
+    return tuple(parts)
 
 
 def _placeholder(inner: str) -> Placeholder:

@@ -48,6 +48,7 @@ CANONICAL_KEYS = {
     "subscription:initialPosition", "transformer:enabled", "transformer:function",
     "autocommit:enabled", "autocommit:interval", "autocommit:recordsThreshold",
     "logging:enabled", "headers:ignoreSystem", "errors:tolerance", "errors:deadLetterTopic",
+    "headers:cloudEvents", "headers:cloudEventsSource", "headers:traceparent",
     "delivery:guarantee",
 }  # fmt: skip
 
