@@ -26,6 +26,8 @@ line:col where the file wrote it. Guarantees:
   idempotent producer) is on; an enabled transformer compiles and defines
   ``transform`` in the JavaScript engine, as when the sink starts; a prefix or
   stream-name filter names at least one prefix or stream.
+* ``topics:partitions`` and ``topics:replicationFactor`` are -1 or at least 1; the
+  ``topics:*`` settings other than ``create`` warn when ``topics:create`` is off.
 * ``errors:tolerance: deadLetter`` has an ``errors:deadLetterTopic``, other than the
   sink's own topic.
 * ``delivery:guarantee: exactlyOnce`` has ``waitForBrokerAck`` and ``autocommit``
@@ -352,6 +354,24 @@ def _cloud_events_source(s: SinkSettings, written: frozenset[str]) -> Iterator[F
         return
     if "cloud_events_source" in written and not s.cloud_events:
         yield _warning("cloud_events_source", "has no effect: headers:cloudEvents is false")
+
+
+@_rule("topics_create", "topic_partitions", "topic_replication_factor", "topic_config")
+def _topic_provisioning(s: SinkSettings, written: frozenset[str]) -> Iterator[Finding]:
+    zero = {
+        name
+        for name, value in (
+            ("topic_partitions", s.topic_partitions),
+            ("topic_replication_factor", s.topic_replication_factor),
+        )
+        if value == 0
+    }
+    for name in sorted(zero):
+        yield _error(name, "must be -1 (the broker's default) or at least 1, got 0")
+    if not s.topics_create:
+        for name in ("topic_partitions", "topic_replication_factor", "topic_config"):
+            if name in written and name not in zero:
+                yield _warning(name, "has no effect: topics:create is false")
 
 
 @_rule("error_tolerance", "dead_letter_topic")

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from engine.adapters.kafka import SINK_CLIENT_PREFIX, KafkaProducer
+from engine.adapters.kafka import SINK_CLIENT_PREFIX, KafkaProducer, TopicProvisioner
 from engine.adapters.kurrentdb import KurrentClient
 from engine.runtime.checkpoints import CheckpointStore, Store
 from engine.runtime.delivery import DeliveryPipeline
@@ -40,10 +40,12 @@ from engine.specification.settings import SinkSettings
 
 
 class Adapters(NamedTuple):
-    """How a sink reaches KurrentDB (a client for a URL) and Kafka (a producer)."""
+    """How a sink reaches KurrentDB (a client for a URL) and Kafka (a producer, and an
+    admin client creating topics with ``topics:create``)."""
 
     kurrentdb: Callable[[str], KurrentClient]
     producer: ProducerFactory
+    topics: Callable[..., TopicProvisioner] = TopicProvisioner
 
 
 REAL_ADAPTERS = Adapters(KurrentClient, KafkaProducer)

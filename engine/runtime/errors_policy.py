@@ -129,11 +129,15 @@ class BatchSender:
         pipeline: _Pipeline,
         stream_sink: bool,
         policy: PoisonPolicy | None = None,
+        topics: Callable[[str], None] | None = None,
     ) -> None:
         self._mapper = mapper
         self._pipeline = pipeline
         self._stream_sink = stream_sink
         self._policy = policy
+        # topics:create: called with each message's topic before it is produced (the
+        # provisioner acts on a topic's first message only).
+        self._topics = topics
         self.sent = 0
         self.last: Position | None = None  # the last record handed on
 
@@ -160,7 +164,7 @@ class BatchSender:
             start += len(messages) + 1
 
     def _hand_on(self, records: Sequence[Record], messages: Sequence[Message | None]) -> None:
-        pipeline, stream_sink = self._pipeline, self._stream_sink
+        pipeline, stream_sink, topics = self._pipeline, self._stream_sink, self._topics
         send, skip = pipeline.send, pipeline.skip
         sent = 0
         try:
@@ -169,6 +173,8 @@ class BatchSender:
                 if message is None:
                     skip(record.log_position, revision)
                 else:
+                    if topics is not None:
+                        topics(message.topic)
                     send(message, record.log_position, revision)
                 sent += 1
         finally:

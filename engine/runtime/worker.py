@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
+from engine.adapters.kafka import TopicProvisioner
 from engine.adapters.kurrentdb import CAUGHT_UP, KurrentClient, PositionMarker
 from engine.mapping.pipeline import Mapper
 from engine.runtime.assembly import REAL_ADAPTERS, Adapters, delivery_for
@@ -43,6 +44,7 @@ from engine.runtime.tracker import Position
 from engine.runtime.worker_api import (
     Cause,
     Connections,
+    IncidentKind,
     Reporter,
     SinkState,
     WorkerListener,
@@ -123,13 +125,20 @@ class SinkWorker:
             new_producer=self._adapters.producer,
         )
         stream_sink = self._plan.stream_name is not None
-        self._sender = BatchSender(self._mapper, self._pipeline, stream_sink, poison)
+        self._topics: TopicProvisioner | None = None
+        if settings.topics_create:
+            self._topics = self._adapters.topics(settings, self._topic_incident)
+        ensure = self._topics.ensure if self._topics is not None else None
+        self._sender = BatchSender(self._mapper, self._pipeline, stream_sink, poison, ensure)
         self._policy = CommitPolicy.from_settings(settings)
         stored = partial(self._listener.on_checkpoint, self.name)
         self._committer = Committer(store, self._policy, stored)
         self._set_state(SinkState.ACTIVATING, None)
         self._thread = threading.Thread(target=self._run, name=f"sink-{self.name}", daemon=True)
         self._thread.start()
+
+    def _topic_incident(self, kind: str, reason: str) -> None:
+        self._health.incident(IncidentKind(kind), Cause.KAFKA, reason, None)
 
     def stop(self, timeout: float = SHUTDOWN_TIMEOUT_S) -> bool:
         """Stop gracefully (flush, final checkpoint); False if the thread did not end in time."""
@@ -193,6 +202,9 @@ class SinkWorker:
             self._committer, self._pipeline, self._initial_position, stream, self._retrying
         )
         try:
+            dead_letters = self.definition.settings.dead_letter_topic
+            if self._topics is not None and dead_letters:
+                self._topics.ensure(dead_letters)  # dead letters may come from the producer
             self._resume_from(starts.first(client))
             attempt = 0
             while not self._stop.is_set():

@@ -37,6 +37,8 @@ class IncidentKind(enum.Enum):
     BACK = "dependency_back"  # ... and can again
     SKIPPED = "event_skipped"  # a poison event was left out (errors:tolerance skip)
     DEAD_LETTERED = "event_dead_lettered"  # ... or sent to the dead-letter topic
+    TOPIC_DIFFERS = "topic_differs"  # topics:create found a topic with other settings
+    TOPIC_NOT_CREATED = "topic_not_created"  # ... or could not create one
 
 
 @dataclass(frozen=True)

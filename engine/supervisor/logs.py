@@ -170,6 +170,8 @@ _INCIDENT_LEVELS = {
     IncidentKind.BACK: "INFO",
     IncidentKind.SKIPPED: "WARN",
     IncidentKind.DEAD_LETTERED: "WARN",
+    IncidentKind.TOPIC_DIFFERS: "WARN",
+    IncidentKind.TOPIC_NOT_CREATED: "WARN",
 }
 
 

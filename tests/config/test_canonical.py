@@ -454,7 +454,7 @@ def test_canonical_settings_satisfy_the_strict_schema() -> None:
         ("subscription:filterType", " (did you mean 'subscription:filter:filterType'?)"),
         ("username", " (did you mean 'authentication:username'?)"),
         ("Resilience:RequestTimeout", " (did you mean 'resilience:requestTimeoutMs'?)"),
-        ("topics", " (did you mean 'topic'?)"),
+        ("topc", " (did you mean 'topic'?)"),
         ("enabled", ""),  # several keys end in 'enabled': no guess
         ("name", ""),  # a top-level sink key written under settings
     ],

@@ -414,3 +414,39 @@ def test_a_jsonpath_syntax_error_is_one_line_with_its_place(expression: str, whe
 
     reason = syntax_error(expression)
     assert reason is not None and "\n" not in reason and reason.endswith(f", {where}")
+
+
+def test_topic_provisioning_refuses_zero_and_warns_when_create_is_off() -> None:
+    result = run(
+        """
+        settings:
+          instanceTypeName: kafka-sink
+          topic: orders
+          topics:
+            partitions: 0
+            config:
+              cleanup.policy: compact
+        """
+    )
+    assert [m.split(": ", 1)[1] for m in messages(result)] == [
+        "error: topics:partitions: must be -1 (the broker's default) or at least 1, got 0",
+        "warning: topics:config: has no effect: topics:create is false",
+    ]
+
+
+def test_headers_cloud_events_source_is_a_template() -> None:
+    result = run(
+        """
+        settings:
+          instanceTypeName: kafka-sink
+          topic: orders
+          headers:
+            cloudEvents: true
+            cloudEventsSource: "/x/{strem}"
+        """
+    )
+    assert [m.split(": ", 1)[1] for m in messages(result)] == [
+        "error: headers:cloudEventsSource: unknown placeholder '{strem}' (did you mean "
+        "'{stream}'?); the placeholders are {stream}, {category}, {streamSuffix}, {eventType}, "
+        "{metadata:KEY}"
+    ]

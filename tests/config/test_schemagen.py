@@ -129,7 +129,8 @@ def test_editor_schema_accepts_nested_flat_mixed_and_loose_values(
         ),
         (
             lambda d: d["settings"].update(usrname="x"),
-            "'usrname' does not match any of the regexes: '^defaultHeaders:.+$'",
+            "'usrname' does not match any of the regexes: '^defaultHeaders:.+$', "
+            "'^topics:config:.+$'",
         ),
         (
             lambda d: d["settings"]["authentication"].update(passwrd="x"),

@@ -85,3 +85,59 @@ def test_each_category_goes_to_its_own_topic_and_a_new_one_needs_no_reload(
         expected = {f"{category}-{i}": list(range(PER_STREAM)) for i in range(1, streams + 1)}
         assert dict(by_stream) == expected, category  # all of them, in order, nothing else
     assert recorder.failed == 0 and not recorder.incidents
+
+
+def describe(kafka_broker: Any, topic: str) -> tuple[int, str | None]:
+    """(partitions, cleanup.policy) of ``topic`` as the broker has it."""
+    from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
+
+    admin = kafka_broker.admin()
+    partitions = len(admin.list_topics(topic, timeout=10).topics[topic].partitions)
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    entries = admin.describe_configs([resource])[resource].result(timeout=10)
+    return partitions, entries["cleanup.policy"].value
+
+
+def test_topics_are_created_as_configured_and_an_existing_one_is_only_reported(
+    kafka_broker: Any, kurrentdb: Any
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    existing = f"es.order{run}"
+    kafka_broker.create_topic(existing, partitions=1)  # there before the sink: left alone
+    definition = SinkDefinition.from_canonical(
+        f"made{run}",
+        {
+            "instanceTypeName": "kafka-sink",
+            "topic": "es.{category}",
+            "bootstrapServers": kafka_broker.bootstrap,
+            "subscription:initialPosition": "Earliest",
+            "subscription:filter:scope": "Stream",
+            "subscription:filter:filterType": "Regex",
+            "subscription:filter:expression": f"^[a-z]+{run}-",
+            "topics:create": True,
+            "topics:partitions": 3,
+            "topics:config": {"cleanup.policy": "compact"},
+            "partitionKeyExtraction:enabled": True,
+            "partitionKeyExtraction:source": "Stream",
+        },
+    )
+    client = kurrentdb.client()
+    for category in ("order", "customer"):
+        for i in (1, 2):
+            append(client, f"{category}{run}-{i}", 5)
+    recorder = Recorder()
+    worker = SinkWorker(definition, Connections(kurrentdb_url=kurrentdb.url), recorder)
+    worker.start()
+    try:
+        wait_until(lambda: worker.status().delivered >= 20, 60, lambda: str(worker.status()))
+    finally:
+        assert worker.stop(30)
+    assert describe(kafka_broker, f"es.customer{run}") == (3, "compact")  # made by the sink
+    assert describe(kafka_broker, existing) == (1, "delete")  # never changed
+    [differs] = [i for i in recorder.incidents if i.kind.value == "topic_differs"]
+    assert differs.reason == (
+        f"topic '{existing}' exists with 1 partition(s), not 3 (topics:partitions); "
+        "cleanup.policy='delete', not 'compact' (topics:config): it is left as it is"
+    )
+    assert len(kafka_broker.consume(f"es.customer{run}", 10)) == 10
+    assert len(kafka_broker.consume(existing, 10)) == 10

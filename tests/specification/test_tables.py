@@ -49,6 +49,7 @@ CANONICAL_KEYS = {
     "autocommit:enabled", "autocommit:interval", "autocommit:recordsThreshold",
     "logging:enabled", "headers:ignoreSystem", "errors:tolerance", "errors:deadLetterTopic",
     "headers:cloudEvents", "headers:cloudEventsSource", "headers:traceparent",
+    "topics:create", "topics:partitions", "topics:replicationFactor", "topics:config",
     "delivery:guarantee",
 }  # fmt: skip
 

@@ -74,6 +74,7 @@ from engine.adapters.kafka.errors import (
 )
 from engine.adapters.kafka.producer import KafkaProducer, producer_config
 from engine.adapters.kafka.tap import ReadBack, Tap, tap_config
+from engine.adapters.kafka.topics import TopicProvisioner
 
 __all__ = [
     "BROKEN_CODES",
@@ -87,6 +88,7 @@ __all__ = [
     "ReadBack",
     "Refused",
     "Tap",
+    "TopicProvisioner",
     "TransactionAborted",
     "checkpoint_client_config",
     "classify",
