@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import pickle
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,8 @@ import pytest
 
 from engine.config import isolation
 from engine.config.source import ConfigSource, Poll
+from tests.support.sources import WAIT_S, Ready, poll_until_loaded, settled
 
-WAIT_S = 60.0  # only a bound on a broken test, never a measurement
 ENDLESS = '{% set s = "a" * 100000 %}{% for x in s %}{% for y in s %}{% endfor %}{% endfor %}\n'
 
 
@@ -149,47 +148,12 @@ def test_file_results_pickle(tmp_path: Path) -> None:
 # -- the running engine's source: a stuck file holds up nothing ---------------------------
 
 
-class Ready:
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        self.changed = threading.Condition()
-
-    def __call__(self, path: str) -> None:
-        with self.changed:
-            self.paths.append(path)
-            self.changed.notify_all()
-
-    def wait_for(self, path: Path) -> None:
-        with self.changed:
-            assert self.changed.wait_for(lambda: str(path) in self.paths, WAIT_S)
-
-
 def topics(poll: Poll) -> dict[str, object]:
     return {name: d.settings.topic for name, d in poll.desired.items()}
 
 
 def pending(poll: Poll) -> tuple[str, ...]:
     return poll.pending_files
-
-
-def poll_until_loaded(source: ConfigSource, ready: Ready, path: Path) -> Poll:
-    poll = source.poll()
-    if str(path) not in poll.loaded:
-        ready.wait_for(path)
-        poll = source.poll()
-    assert str(path) in poll.loaded
-    return poll
-
-
-def settled(source: ConfigSource, ready: Ready) -> Poll:
-    """Poll; wait for every file left pending to finish, and poll again."""
-    poll = source.poll()
-    if poll.pending_files:
-        for path in poll.pending_files:
-            ready.wait_for(Path(path))
-        poll = source.poll()
-    assert poll.pending_files == ()
-    return poll
 
 
 def engine_source(root: Path, ready: Ready) -> ConfigSource:

@@ -22,8 +22,7 @@ from engine.config import templating
 from engine.config.sinkfile import FileResult
 from engine.config.source import ConfigSource, Poll
 from engine.config.templating import MissingSecrets
-
-WAIT_S = 60.0  # only a bound on a broken test, never a measurement
+from tests.support.sources import WAIT_S, Ready, poll_until_loaded
 
 
 def sink(name: str, topic: str, extra: str = "") -> str:
@@ -87,23 +86,6 @@ def gates(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gates]:
         gate.set()
 
 
-class Ready:
-    """``on_ready`` calls, in order, with a way to wait for one."""
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        self.changed = threading.Condition()
-
-    def __call__(self, path: str) -> None:
-        with self.changed:
-            self.paths.append(path)
-            self.changed.notify_all()
-
-    def wait_for(self, path: Path) -> None:
-        with self.changed:
-            assert self.changed.wait_for(lambda: str(path) in self.paths, WAIT_S)
-
-
 def verdict(poll: Poll, path: Path) -> Any:
     [found] = [f for f in poll.files if f.path == str(path)]
     return found
@@ -111,17 +93,6 @@ def verdict(poll: Poll, path: Path) -> Any:
 
 def topics(poll: Poll) -> dict[str, object]:
     return {name: d.settings.topic for name, d in poll.desired.items()}
-
-
-def poll_until_loaded(source: ConfigSource, ready: Ready, path: Path) -> Poll:
-    """Poll; if ``path`` was left loading, wait for its ``on_ready`` and poll again."""
-    poll = source.poll()
-    if str(path) not in poll.loaded:
-        assert verdict(poll, path).pending
-        ready.wait_for(path)
-        poll = source.poll()
-    assert str(path) in poll.loaded
-    return poll
 
 
 def engine_source(root: Path, ready: Ready, **options: Any) -> ConfigSource:
@@ -147,8 +118,9 @@ def test_a_fast_file_applies_while_a_slow_one_renders(tmp_path: Path, gates: Gat
     assert verdict(poll, slow).pending and not verdict(poll, slow).rejected
     assert poll.pending_files == (str(slow),) and poll.result.ok
 
+    since = ready.mark()
     gates.open(slow)
-    ready.wait_for(slow)
+    ready.wait_for(slow, since)
     done = source.poll()
     assert done.loaded == (str(slow),) and done.pending_files == ()
     assert topics(done) == {"fast": "f2", "slow": "s2"}
@@ -167,8 +139,9 @@ def test_an_error_in_the_slow_file_is_reported_with_its_location(
     gates.close(slow)
     slow.write_text(sink("slow", "s2", "  compression:\n    type: zsdt\n"))
     assert verdict(source.poll(), slow).pending
+    since = ready.mark()
     gates.open(slow)
-    ready.wait_for(slow)
+    ready.wait_for(slow, since)
     poll = source.poll()
     assert poll.new_rejections == (str(slow),)
     assert [d.format() for d in poll.issues] == [
@@ -189,8 +162,9 @@ def test_a_new_slow_file_runs_nothing_until_it_is_loaded(tmp_path: Path, gates: 
     poll = source.poll()
     assert verdict(poll, new).pending and topics(poll) == {"a": "ta"}
     assert [f.path for f in poll.result.files] == [str(tmp_path / "a.yaml")]
+    since = ready.mark()
     gates.open(new)
-    ready.wait_for(new)
+    ready.wait_for(new, since)
     assert topics(source.poll()) == {"a": "ta", "new": "tn"}
 
 
@@ -241,6 +215,7 @@ def test_a_genuinely_slow_template_finishes_after_the_fast_file(
     ready = Ready()
     source = engine_source(tmp_path, ready)
     source.poll()
+    since = ready.mark()
     slow.write_text(SLOW_PREFIX + sink("slow", "s2"))
     fast.write_text(sink("fast", "f2"))
     del gates.order[:]
@@ -250,7 +225,7 @@ def test_a_genuinely_slow_template_finishes_after_the_fast_file(
     # The fast file's change is applied before the slow template has finished.
     assert gates.order == [str(fast)]
     assert topics(poll) == {"fast": "f2", "slow": "s1"} and verdict(poll, slow).pending
-    ready.wait_for(slow)
+    ready.wait_for(slow, since)
     slow_at = time.monotonic() - started
     print(f"fast file applied after {fast_at:.3f} s, slow template done after {slow_at:.3f} s")
     assert gates.order == [str(fast), str(slow)]
