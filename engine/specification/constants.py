@@ -35,6 +35,9 @@ STATUS_TOKEN_VARIABLE = "SINKS_STATUS_TOKEN"
 # still rendering applies when it finishes: engine.config.source).
 RELOAD_LOAD_WORKERS = 4
 RELOAD_PATIENCE_S = 0.25
+# The engine's main loop looks at its stop flag at least this often, whatever its
+# queue says (signal handlers post to it; see engine.supervisor.app.EngineApp.serve).
+QUEUE_RECHECK_S = 1.0
 
 # The folder of sink files, and the variable that names the environment.
 DEFAULT_SINKS_DIR = "sinks.d"

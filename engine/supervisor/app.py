@@ -35,6 +35,7 @@ from engine.specification.constants import (
     DEFAULT_SINKS_DIR,
     DEFAULT_STATUS_ADDR,
     FIRST_LOAD_PATIENCE_S,
+    QUEUE_RECHECK_S,
     RELOAD_LOAD_WORKERS,
     RELOAD_PATIENCE_S,
     SHUTDOWN_TIMEOUT_S,
@@ -209,7 +210,11 @@ class EngineApp:
     def serve(self) -> None:
         """Apply reload requests until ``request_stop``; reloads never overlap."""
         while True:
-            reasons = self.queue.take()
+            # A bounded wait: SIGTERM and SIGHUP post from a signal handler, which runs
+            # on this thread; one that lands between take()'s check and its wait would
+            # notify nobody, and an unbounded wait would then never end (a member once
+            # did not stop on SIGTERM that way). The flag is read again each second.
+            reasons = self.queue.take(timeout=QUEUE_RECHECK_S)
             if self.queue.stopping:
                 return
             if not reasons:

@@ -58,3 +58,22 @@ def test_stop_wakes_a_waiting_taker() -> None:
     threading.Timer(0.05, queue.stop).start()
     assert queue.take(timeout=10) == []
     assert queue.stopping
+
+
+def test_serve_ends_on_a_stop_whose_wakeup_was_lost() -> None:
+    # A signal handler runs on the serving thread; a stop set between take()'s check
+    # and its wait notifies nobody. Set the flag without any notify at all: the loop
+    # must still end, by looking again after its bounded wait.
+    import threading
+    from types import SimpleNamespace
+
+    from engine.supervisor.app import EngineApp
+    from engine.supervisor.watcher import ReloadQueue
+
+    queue = ReloadQueue()
+    app = SimpleNamespace(queue=queue)
+    served = threading.Thread(target=EngineApp.serve, args=(app,), daemon=True)
+    served.start()
+    queue._stopping = True  # no notify_all: the lost wakeup
+    served.join(timeout=30)
+    assert not served.is_alive()
