@@ -44,10 +44,9 @@ DOUBLING = '{%% set ns = namespace(s="x") %%}{%% for i in range(30) %%}%s{%% end
 def test_oversized_results_are_refused_before_they_are_built(
     tmp_path: Path, source: str, message: str
 ) -> None:
-    started = time.monotonic()
+    # The message is the refusal's own ("... result too large"), not the render limit's.
     text, found, _ = render(make_root(tmp_path, {}), f"a: {source}\n")
     assert (text, found) == (None, [f"sinks.d/t.yaml.j2:1: error: {message}"])
-    assert time.monotonic() - started < 5  # a refusal, not a long render
 
 
 @pytest.mark.parametrize(
