@@ -10,7 +10,7 @@ import pytest
 from engine.mapping.pipeline import Mapper, TransformError
 from engine.runtime.errors_policy import BatchSender, PoisonPolicy
 from tests.mapping.helpers import js, record, settings
-from tests.mapping.test_jsonpath_functions import Pipeline
+from tests.support.fake_adapters import RecordingPipeline
 
 
 def nested(depth: int) -> bytes:
@@ -55,7 +55,7 @@ def test_a_deep_event_fails_alone_with_its_position(
 def test_errors_tolerance_skip_moves_past_a_deep_event() -> None:
     configured = settings(**DEEP_FILTER, errors__tolerance="skip")
     seen: list[tuple[Any, ...]] = []
-    pipeline = Pipeline()
+    pipeline = RecordingPipeline()
     mapper = Mapper("orders", configured)
     sender = BatchSender(
         mapper, pipeline, False, PoisonPolicy(configured, "orders", lambda *a: seen.append(a))

@@ -16,8 +16,8 @@ from engine.runtime.errors_policy import BatchSender, PoisonPolicy
 from engine.runtime.worker_api import Cause, IncidentKind
 from engine.sandbox.regexes import RegexTimeout
 from engine.specification.constants import JSONPATH_REGEX_BUDGET_S, REGEX_SEARCH_LIMIT_S
-from engine.specification.model import Message
 from tests.mapping.helpers import record, settings
+from tests.support.fake_adapters import RecordingPipeline
 
 SLOW = "a" * 36 + "b"
 # Exponential for the `regex` package's backtracking; valid I-Regexps (`$` is a plain
@@ -152,19 +152,6 @@ def test_validation_accepts_and_refuses_the_same_queries(query: str) -> None:
     assert outcome(ENVIRONMENT.compile) == outcome(jsonpath_rfc9535.compile)
 
 
-class Pipeline:
-    """Records what the sender hands on (the part of DeliveryPipeline it uses)."""
-
-    def __init__(self) -> None:
-        self.handed: list[tuple[str | None, int]] = []
-
-    def send(self, message: Message, position: int, revision: int | None = None) -> None:
-        self.handed.append((message.topic, position))
-
-    def skip(self, position: int, revision: int | None = None) -> None:
-        self.handed.append((None, position))
-
-
 FILTER = f"$[?search($.streamId, '{SLOW_SEARCH}')]"
 
 
@@ -218,7 +205,7 @@ def test_errors_tolerance_decides_what_happens_to_the_event(tolerance: str) -> N
     seen: list[tuple[Any, ...]] = []
     configured = filter_settings(tolerance)
     poison = PoisonPolicy(configured, "orders", lambda *a: seen.append(a))
-    pipeline = Pipeline()
+    pipeline = RecordingPipeline()
     sender = BatchSender(Mapper("orders", configured), pipeline, False, poison)  # type: ignore[arg-type]
     records = [record("baa", position=100), record(SLOW, position=200), record("ba", position=300)]
     if tolerance == "fail":

@@ -9,8 +9,8 @@ import pytest
 from engine.mapping.pipeline import Mapper, TransformError
 from engine.runtime.errors_policy import BatchSender, PoisonPolicy
 from engine.runtime.worker_api import Cause, IncidentKind
-from engine.specification.model import Message
 from tests.mapping.helpers import js, record, settings
+from tests.support.fake_adapters import RecordingPipeline
 
 
 def test_each_event_goes_to_its_category_s_topic() -> None:
@@ -57,19 +57,6 @@ def test_an_event_without_a_topic_fails_with_its_position_and_the_ones_before_ar
     )
 
 
-class Pipeline:
-    """What the sender hands on (the part of a delivery pipeline it uses)."""
-
-    def __init__(self) -> None:
-        self.handed: list[tuple[str | None, int]] = []
-
-    def send(self, message: Message, position: int, revision: int | None = None) -> None:
-        self.handed.append((message.topic, position))
-
-    def skip(self, position: int, revision: int | None = None) -> None:
-        self.handed.append((None, position))
-
-
 @pytest.mark.parametrize("tolerance", ["fail", "skip", "deadLetter"])
 def test_errors_tolerance_decides_what_happens_to_an_event_without_a_topic(
     tolerance: str,
@@ -81,7 +68,7 @@ def test_errors_tolerance_decides_what_happens_to_an_event_without_a_topic(
         errors__deadLetterTopic="dlq" if tolerance == "deadLetter" else None,
     )
     poison = PoisonPolicy(configured, "all", lambda *a: seen.append(a))
-    pipeline = Pipeline()
+    pipeline = RecordingPipeline()
     sender = BatchSender(Mapper("all", configured), pipeline, False, poison)  # type: ignore[arg-type]
     records = [
         record(metadata=b'{"tenant":"a"}', position=1),

@@ -12,6 +12,7 @@ from engine.runtime.worker_api import Cause, IncidentKind
 from engine.specification.errors import PermanentError, TemporaryError
 from engine.specification.model import Message, Record
 from engine.specification.settings import SinkSettings
+from tests.support.fake_adapters import RecordingPipeline
 
 REFUSED = Refused("kafka: MSG_SIZE_TOO_LARGE: Broker: Message size too large")
 
@@ -79,19 +80,6 @@ def test_a_transformer_failure_dead_letters_the_untransformed_event() -> None:
     assert skip.record_failed(record, error) is None
 
 
-class Pipeline:
-    """Records what the sender hands on (the part of DeliveryPipeline it uses)."""
-
-    def __init__(self) -> None:
-        self.handed: list[tuple[str | None, int]] = []
-
-    def send(self, message: Message, position: int, revision: int | None = None) -> None:
-        self.handed.append((message.topic, position))
-
-    def skip(self, position: int, revision: int | None = None) -> None:
-        self.handed.append((None, position))
-
-
 @pytest.mark.parametrize("tolerance", ["fail", "skip", "deadLetter"])
 def test_a_partition_key_regex_timeout_is_a_poison_event(tolerance: str) -> None:
     from engine.mapping.pipeline import Mapper
@@ -110,7 +98,7 @@ def test_a_partition_key_regex_timeout_is_a_poison_event(tolerance: str) -> None
     seen: list[tuple] = []  # type: ignore[type-arg]
     poison = PoisonPolicy(settings, "orders", lambda *a: seen.append(a))
     mapper = Mapper("orders", settings)
-    pipeline = Pipeline()
+    pipeline = RecordingPipeline()
     sender = BatchSender(mapper, pipeline, False, poison)  # type: ignore[arg-type]
     records = [
         record("aaa", position=100),

@@ -402,3 +402,17 @@ class FakeWorld:
         client = FakeKurrentClient(self.kurrentdb)
         self.clients.append(client)
         return client
+
+
+class RecordingPipeline:
+    """Records what a ``BatchSender`` hands on: (topic, position) per message, (None,
+    position) per skipped record (the part of a delivery pipeline the sender uses)."""
+
+    def __init__(self) -> None:
+        self.handed: list[tuple[str | None, int]] = []
+
+    def send(self, message: Message, position: int, revision: int | None = None) -> None:
+        self.handed.append((message.topic, position))
+
+    def skip(self, position: int, revision: int | None = None) -> None:
+        self.handed.append((None, position))
