@@ -241,21 +241,20 @@ class Mapper:
             out[index] = self._transformed(record, result)
 
     def _transformed(self, record: Record, result: Transformed) -> Message:
-        message = self._message(
-            record,
-            result.headers,
-            result.value,
-            subject=result.subject,
-            transformed=True,
-            routed=result.topic is not None,
-        )
         if result.topic is not None:  # the transform chose the topic: it wins
             problem = name_problem(result.topic)
             if problem is not None:
                 raise self._failed(
                     record, f"transform set record.topic {result.topic!r}: {problem}"
                 )
-            message = message._replace(topic=result.topic)
+        message = self._message(
+            record,
+            result.headers,
+            result.value,
+            subject=result.subject,
+            transformed=True,
+            topic=result.topic,
+        )
         if result.key_set:  # the transform chose the key (null: none)
             message = message._replace(key=result.key)
         return message
@@ -268,11 +267,11 @@ class Mapper:
         *,
         subject: str | None = None,
         transformed: bool = False,
-        routed: bool = False,
+        topic: str | None = None,
     ) -> Message:
         return Message(
-            # ``routed``: the transform set the topic, the sink's is not made at all.
-            self.topic if routed else self._topic_of(record, headers),
+            # ``topic``: set by the transform; the sink's own is then not made at all.
+            topic if topic is not None else self._topic_of(record, headers),
             self._key_of(record, headers),
             value,
             self._headers.build(record, headers, subject=subject, transformed=transformed),

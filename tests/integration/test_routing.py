@@ -32,24 +32,30 @@ def append(client: Any, stream: str, count: int) -> None:
     client.append_to_stream(stream, current_version=StreamState.ANY, events=events)
 
 
+def by_category(name: str, run: str, bootstrap: str, **extra: Any) -> SinkDefinition:
+    """A sink writing each stream ``<word><run>-*`` to ``es.<word><run>``."""
+    return SinkDefinition.from_canonical(
+        name,
+        {
+            "instanceTypeName": "kafka-sink",
+            "topic": "es.{category}",
+            "bootstrapServers": bootstrap,
+            "subscription:initialPosition": "Earliest",
+            "subscription:filter:scope": "Stream",
+            "subscription:filter:filterType": "Regex",
+            "subscription:filter:expression": f"^[a-z]+{run}-",
+            **extra,
+        },
+    )
+
+
 def test_each_category_goes_to_its_own_topic_and_a_new_one_needs_no_reload(
     kafka_broker: Any, kurrentdb: Any
 ) -> None:
     run = uuid.uuid4().hex[:8]
     categories = [f"order{run}", f"customer{run}", f"payment{run}"]
     late = f"refund{run}"
-    definition = SinkDefinition.from_canonical(
-        f"routed{run}",
-        {
-            "instanceTypeName": "kafka-sink",
-            "topic": "es.{category}",
-            "bootstrapServers": kafka_broker.bootstrap,
-            "subscription:initialPosition": "Earliest",
-            "subscription:filter:scope": "Stream",
-            "subscription:filter:filterType": "Regex",
-            "subscription:filter:expression": f"^[a-z]+{run}-",
-        },
-    )
+    definition = by_category(f"routed{run}", run, kafka_broker.bootstrap)
     client = kurrentdb.client()
     for category in categories:
         for i in (1, 2):
@@ -104,16 +110,11 @@ def test_topics_are_created_as_configured_and_an_existing_one_is_only_reported(
     run = uuid.uuid4().hex[:8]
     existing = f"es.order{run}"
     kafka_broker.create_topic(existing, partitions=1)  # there before the sink: left alone
-    definition = SinkDefinition.from_canonical(
+    definition = by_category(
         f"made{run}",
-        {
-            "instanceTypeName": "kafka-sink",
-            "topic": "es.{category}",
-            "bootstrapServers": kafka_broker.bootstrap,
-            "subscription:initialPosition": "Earliest",
-            "subscription:filter:scope": "Stream",
-            "subscription:filter:filterType": "Regex",
-            "subscription:filter:expression": f"^[a-z]+{run}-",
+        run,
+        kafka_broker.bootstrap,
+        **{
             "topics:create": True,
             "topics:partitions": 3,
             "topics:config": {"cleanup.policy": "compact"},
