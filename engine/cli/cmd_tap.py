@@ -122,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"sinks tap: error: no sink named {args.name!r}{hint}", file=sys.stderr)
         return ExitCode.CONFIG
     problem = _topic_problem(definition, args.topic)
-    if problem is not None:
-        print(f"sinks tap: error: {problem}", file=sys.stderr)
+    if problem is not None:  # the topic may have been written from a secret
+        print(f"sinks tap: error: {result.secrets.mask_text(problem)}", file=sys.stderr)
         return ExitCode.USAGE
     secrets = result.secrets
     for value in _sensitive_values(definition.canonical, sorted(sensitive_keys())):
