@@ -40,7 +40,9 @@ def produce(
     config: dict[str, Any], topic: str, count: int, *, padding: int = 0, **extra: Any
 ) -> None:
     errors: list[KafkaError] = []
-    producer = Producer({**config, "acks": "all", **extra})
+    # Idempotence keeps the order when the first send is retried (a topic made on first
+    # use may have no leader yet); without it, v0 once landed after v1..v4.
+    producer = Producer({**config, "acks": "all", "enable.idempotence": True, **extra})
 
     def on_delivery(err: KafkaError | None, _msg: object) -> None:
         if err is not None:
